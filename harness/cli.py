@@ -1,0 +1,129 @@
+"""The ``onkobench`` command: parse options, call one function, print. Heavy imports stay inside commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from harness import __version__
+from harness.errors import OnkobenchError
+
+
+class _UserError(click.ClickException):
+    exit_code = 2
+
+    def show(self, file=None) -> None:  # one line, no "Usage:" block
+        click.echo(f"error: {self.message}", err=True)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except OnkobenchError as err:
+            raise _UserError(str(err)) from err
+        except KeyboardInterrupt:
+            click.echo("interrupted; what finished is stored, rerun the same command to continue", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="onkobench")
+def main() -> None:
+    """onkobench: benchmark LLMs on coding German tumour documentation (ICD-10-GM, ICD-O-3)."""
+
+
+@main.command("tasks")
+@click.option("--tasks-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder of task families.")
+def tasks_command(tasks_dir: Path | None) -> None:
+    """List tasks and their prompt variants."""
+    from harness.tasks import load_all_tasks
+
+    for name, task in load_all_tasks(tasks_dir).items():
+        flags = " [private data]" if task.dataset.private else (" [synthetic data]" if task.dataset.synthetic else "")
+        click.echo(f"{name} (v{task.version}){flags}: {task.description.strip().splitlines()[0] if task.description else ''}")
+        for variant in task.variants.values():
+            click.echo(f"  {variant.name:<14} {variant.description}")
+
+
+@main.command("list")
+@click.argument("kind", type=click.Choice(["metrics", "parsers", "scorers", "runners", "models", "suites"]))
+def list_command(kind: str) -> None:
+    """List registered metrics, parsers, scorers, runners, or the shipped models and suites."""
+    from harness import catalog
+
+    for name, doc in catalog.entries(kind):
+        click.echo(f"{name:<30} {doc}")
+
+
+@main.command("run")
+@click.option("--suite", "suite_name", help="Suite name (leaderboards/suites) or YAML path.")
+@click.option("--task", "task_name", help="Task name or YAML path (instead of --suite).")
+@click.option("--variant", "variants", multiple=True, help="Prompt variant(s); default: all of the task.")
+@click.option("--model", "models", multiple=True, help="Model name (leaderboards/models) or YAML path; repeatable.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
+@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), help="Local copy of the task's dataset.")
+@click.option("--prompts", "prompts_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), help="Prompt pack folder.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N samples (for a quick check).")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def run_command(suite_name, task_name, variants, models, out_dir, data_path, prompts_dir, limit, no_progress) -> None:
+    """Run models on tasks; an interrupted run continues where it stopped when rerun."""
+    from harness.suite_runner import plan_runs, run_plan
+
+    plan = plan_runs(suite_name, task_name, variants, models, data_path)
+    for outcome in run_plan(plan, out_dir, prompts_dir=prompts_dir, limit=limit, progress=not no_progress):
+        summary = outcome.summary
+        primary = summary["primary_metric"]
+        est = summary["metrics"][primary]
+        click.echo(
+            f"{summary['task']}[{summary['variant']}] {summary['model']['name']}: {primary} "
+            f"{_fmt(est)}  (generated {outcome.n_generated}, reused {outcome.n_reused}) -> {outcome.folder}"
+        )
+
+
+@main.command("score")
+@click.option("--task", "task_name", required=True, help="Task name or YAML path.")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), help="Dataset file (default: the task's).")
+@click.option("--outputs", "outputs_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help='JSON Lines of {"id": sample id, "output": model text}.')
+@click.option("--name", "model_name", default=None, help="Model name for the result (default: the outputs file's stem).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
+def score_command(task_name, data_path, outputs_path, model_name, out_dir) -> None:
+    """Score outputs produced elsewhere; prints and writes the same metrics as a run."""
+    from harness.datasources import load_task_data
+    from harness.evaluation import score_outputs_file
+    from harness.tasks import load_task
+
+    task = load_task(task_name)
+    data = load_task_data(task, data_path)
+    name = model_name or outputs_path.stem
+    outcome = score_outputs_file(task, data, outputs_path, out_dir, name)
+    click.echo(f"{task.name}: {len(data.samples)} samples, statuses {outcome.summary['status_counts']}")
+    for metric, est in outcome.summary["metrics"].items():
+        click.echo(f"  {metric:<28} {_fmt(est)}")
+    click.echo(f"written to {outcome.folder}")
+
+
+@main.command("report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("site"), show_default=True)
+def report_command(run_dirs, out_dir) -> None:
+    """Build the static HTML leaderboard from run folders (opens from disk, no server)."""
+    from harness.report import build_site
+
+    index = build_site(list(run_dirs), out_dir)
+    click.echo(f"leaderboard: {index.resolve()}")
+
+
+def _fmt(est: dict) -> str:
+    if est.get("value") is None:
+        return "n/a"
+    lo, hi = est.get("lo"), est.get("hi")
+    ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
+    return f"{est['value']:.3f}{ci} (n={est['n']})"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,5 @@
+"""The one user-error type: the user must change an input to fix it."""
+
+
+class OnkobenchError(Exception):
+    """A problem with user input (file, config, option); printed as one line, exit code 2."""

@@ -1,0 +1,212 @@
+"""Run one task variant with one model: requests -> runner -> stored responses -> scores -> summary."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.models import ModelConfig
+from harness.prompts import PromptRenderer, build_requests
+from harness.provenance import provenance, utc_now
+from harness.records import Request, Response
+from harness.runners.base import Runner
+from harness.scoring import ModelOutput, ScoredSample, score_samples
+from harness.store import RunManifest, RunStore
+from harness.summary import summarize
+from harness.tasks import Task, TaskData
+
+FLUSH_EVERY = 16
+FLUSH_SECONDS = 2.0
+
+
+def run_id_for(task: str, variant: str, model: str) -> str:
+    return f"{task}--{variant}--{model}"
+
+
+@dataclass
+class RunOutcome:
+    folder: Path
+    summary: dict[str, Any]
+    n_generated: int
+    n_reused: int
+
+
+def _response_row(request: Request, response: Response) -> dict[str, Any]:
+    return {
+        **response.to_dict(),
+        "task": request.task,
+        "variant": request.variant,
+        "sample_id": request.sample_id,
+        "shot_ids": list(request.shot_ids),
+        "messages_hash": request.messages_hash,
+    }
+
+
+def score_store(store: RunStore, task: Task, data: TaskData, requests: Sequence[Request]) -> list[ScoredSample]:
+    """Score the stored responses of the current requests (older keys in the file are ignored)."""
+    wanted = {r.key: r.sample_id for r in requests}
+    outputs = {
+        wanted[key]: ModelOutput(text=row.get("text") or "", key=key, error=row.get("error"))
+        for key, row in store.latest_responses().items()
+        if key in wanted
+    }
+    return score_samples(task, data.samples, outputs)
+
+
+def finish_run(store: RunStore, manifest: RunManifest, task: Task, data: TaskData, requests: Sequence[Request]) -> dict[str, Any]:
+    scored = score_store(store, task, data, requests)
+    store.write_scores(_scored_row(s) for s in scored)
+    keys = {r.key for r in requests}
+    rows = [row for key, row in store.latest_responses().items() if key in keys]
+    summary = summarize(manifest, task, scored, rows)
+    store.write_summary(summary)
+    return summary
+
+
+def _scored_row(sample: ScoredSample) -> dict[str, Any]:
+    return {
+        "sample_id": sample.sample_id,
+        "key": sample.key,
+        "status": sample.status,
+        "reason": sample.reason,
+        "answer": sample.answer,
+        "target": sample.target,
+        "values": sample.values,
+    }
+
+
+def build_manifest(
+    run_id: str, task: Task, variant_name: str, config: ModelConfig, data: TaskData, renderer: PromptRenderer,
+    engine: dict[str, Any], started_at: str,
+) -> RunManifest:
+    gen = task.generation_for(task.variant(variant_name))
+    return RunManifest(
+        run_id=run_id,
+        task=task.name,
+        task_version=task.version,
+        variant=variant_name,
+        model=config.model_dump(mode="json"),
+        model_config_hash=config.config_hash(),
+        dataset={
+            "source": data.source,
+            "fingerprint": data.fingerprint,
+            "n_samples": len(data.samples),
+            "private": task.dataset.private,
+            "synthetic": task.dataset.synthetic,
+        },
+        prompt_template_hash=renderer.template_hash(),
+        shot_ids=[str(s["id"]) for s in renderer.shots],
+        generation=gen.model_dump(mode="json"),
+        engine=engine,
+        started_at=started_at,
+        **provenance(),
+    )
+
+
+def run_task_variant(
+    task: Task,
+    variant_name: str,
+    config: ModelConfig,
+    data: TaskData,
+    out_dir: Path,
+    get_runner: Callable[[], Runner],
+    prompts_dir: Path | None = None,
+    progress: bool = True,
+) -> RunOutcome:
+    """Generate what is missing from the run folder, then rescore everything. Safe to rerun after a crash."""
+    variant = task.variant(variant_name)
+    renderer = PromptRenderer(task, variant, prompts_dir)
+    requests = build_requests(
+        task, variant, data.samples, config.identity(), config.chat_template_kwargs(), renderer=renderer
+    )
+    run_id = run_id_for(task.name, variant.name, config.name)
+    store = RunStore(out_dir / run_id)
+    store.repair_torn_tail()
+    done = {key for key, row in store.latest_responses().items() if row.get("error") is None}
+    pending = [r for r in requests if r.key not in done]
+    started_at = store.read_manifest().started_at if store.exists() else utc_now()
+    engine: dict[str, Any] = store.read_manifest().engine if store.exists() else {}
+    if pending:
+        runner = get_runner()
+        engine = runner.describe()
+    manifest = build_manifest(run_id, task, variant.name, config, data, renderer, engine, started_at)
+    store.write_manifest(manifest)
+    if pending:
+        _generate_into(store, runner, pending, progress, desc=f"{config.name} {task.name}[{variant.name}]")
+    manifest = manifest.model_copy(update={"finished_at": utc_now()})
+    store.write_manifest(manifest)
+    summary = finish_run(store, manifest, task, data, requests)
+    return RunOutcome(store.folder, summary, n_generated=len(pending), n_reused=len(requests) - len(pending))
+
+
+def _generate_into(store: RunStore, runner: Runner, pending: Sequence[Request], progress: bool, desc: str) -> None:
+    from tqdm import tqdm
+
+    by_key = {r.key: r for r in pending}
+    buffer: list[dict[str, Any]] = []
+    last_flush = time.monotonic()
+    with tqdm(total=len(pending), desc=desc, disable=not progress, unit="sample", leave=False) as bar:
+        try:
+            for response in runner.generate(pending):
+                buffer.append(_response_row(by_key[response.key], response))
+                bar.update(1)
+                if len(buffer) >= FLUSH_EVERY or time.monotonic() - last_flush > FLUSH_SECONDS:
+                    store.append_responses(buffer)
+                    buffer.clear()
+                    last_flush = time.monotonic()
+        finally:
+            # whatever finished before an error or Ctrl-C is kept
+            store.append_responses(buffer)
+
+
+def read_outputs_file(path: Path, known_ids: set[str]) -> dict[str, str]:
+    """``{"id": ..., "output": ...}`` per line -> {sample id: output}; errors name the line."""
+    from harness.datasources import read_jsonl
+    from harness.errors import OnkobenchError
+
+    outputs: dict[str, str] = {}
+    for number, row in enumerate(read_jsonl(path), start=1):
+        if "id" not in row or "output" not in row:
+            raise OnkobenchError(f"{path}: record {number}: needs keys 'id' and 'output'")
+        sample_id = str(row["id"])
+        if not isinstance(row["output"], str):
+            raise OnkobenchError(f"{path}: record {number}: 'output' must be a string")
+        if sample_id not in known_ids:
+            raise OnkobenchError(f"{path}: record {number}: id {sample_id!r} is not a sample id of the dataset")
+        if sample_id in outputs:
+            raise OnkobenchError(f"{path}: record {number}: id {sample_id!r} appears twice")
+        outputs[sample_id] = row["output"]
+    return outputs
+
+
+def score_outputs_file(task: Task, data: TaskData, outputs_path: Path, out_dir: Path, model_name: str) -> RunOutcome:
+    """Score outputs produced elsewhere as a run folder of their own (model runner ``external``)."""
+    outputs = read_outputs_file(outputs_path, set(data.by_id))
+    config = ModelConfig(name=model_name, runner="external", metadata={"description": f"scored from {outputs_path}"})
+    run_id = run_id_for(task.name, "external", config.name)
+    store = RunStore(out_dir / run_id)
+    now = utc_now()
+    manifest = RunManifest(
+        run_id=run_id, task=task.name, task_version=task.version, variant="external",
+        model=config.model_dump(mode="json"), model_config_hash=config.config_hash(),
+        dataset={"source": data.source, "fingerprint": data.fingerprint, "n_samples": len(data.samples),
+                 "private": task.dataset.private, "synthetic": task.dataset.synthetic},
+        prompt_template_hash="", shot_ids=[], generation={}, engine={"engine": "external", "outputs": str(outputs_path)},
+        started_at=now, finished_at=now, **provenance(),
+    )
+    store.write_manifest(manifest)
+    rows = [{"key": f"external:{sid}", "sample_id": sid, "text": text, "error": None} for sid, text in outputs.items()]
+    # a fresh copy each time: this folder mirrors the outputs file, it is not resumed
+    from harness.store import write_jsonl_atomic
+
+    write_jsonl_atomic(store.responses_path, rows)
+    scored = score_samples(
+        task, data.samples, {r["sample_id"]: ModelOutput(text=r["text"], key=r["key"]) for r in rows}
+    )
+    store.write_scores(_scored_row(s) for s in scored)
+    summary = summarize(manifest, task, scored, rows)
+    store.write_summary(summary)
+    return RunOutcome(store.folder, summary, n_generated=0, n_reused=len(rows))

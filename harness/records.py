@@ -1,0 +1,78 @@
+"""Requests and responses: the records every stage passes on (stdlib only)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any
+
+
+def _plain(obj: Any) -> Any:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=str)
+    return str(obj)
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """Hex sha256 of the canonical JSON form of ``obj``."""
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_plain)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """Generation settings sent to a runner; always explicit, never an engine's defaults."""
+
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One chat request for one sample of one task variant."""
+
+    key: str
+    """Hash of model identity, rendered messages and sampling: cache and resume key."""
+    task: str
+    variant: str
+    sample_id: str
+    messages: tuple[dict[str, str], ...]
+    sampling: Sampling
+    shot_ids: tuple[str, ...] = ()
+    inputs: dict[str, Any] = field(default_factory=dict)
+    """The sample's input fields; non-LLM baselines read these instead of the chat."""
+    answer_kind: str = ""
+    """What the task asks for (e.g. ``icd10gm_code``); LLM runners ignore it."""
+    chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def messages_hash(self) -> str:
+        return stable_hash(list(self.messages))
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What a runner returned for one request; ``error`` set when it failed for good."""
+
+    key: str
+    text: str
+    reasoning: str | None = None
+    finish_reason: str | None = None
+    n_prompt_tokens: int | None = None
+    n_output_tokens: int | None = None
+    n_reasoning_tokens: int | None = None
+    n_cached_tokens: int | None = None
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    n_batch: int | None = None
+    """Requests processed together with this one; ``latency_s`` covers the whole batch."""
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

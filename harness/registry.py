@@ -1,0 +1,50 @@
+"""Name -> object maps with lazy ``module:attr`` entries and did-you-mean errors."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from harness.errors import OnkobenchError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Maps names to objects; values may be ``"module:attr"`` strings imported on first use."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T | str] = {}
+
+    def add(self, name: str, value: T | str) -> None:
+        if name in self._items:
+            raise ValueError(f"{self.kind} {name!r} registered twice")
+        self._items[name] = value
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def decorate(obj: T) -> T:
+            self.add(name, obj)
+            return obj
+
+        return decorate
+
+    def get(self, name: str) -> T:
+        if name not in self._items:
+            close = difflib.get_close_matches(name, list(self._items), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise OnkobenchError(f"unknown {self.kind} {name!r}{hint} (known: {', '.join(sorted(self._items))})")
+        value = self._items[name]
+        if isinstance(value, str):
+            module_name, _, attr = value.partition(":")
+            value = getattr(importlib.import_module(module_name), attr)
+            self._items[name] = value
+        return value  # type: ignore[return-value]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._items))

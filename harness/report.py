@@ -1,0 +1,164 @@
+"""Run folders -> page data -> Jinja templates -> a static site that opens from disk."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from harness.errors import OnkobenchError
+from harness.stats import ranks_with_ties
+from harness.store import MANIFEST, RESPONSES, SCORES, SUMMARY, read_json, write_json_atomic
+
+REPORTS_DIR = Path(__file__).resolve().parents[1] / "reports"
+SAMPLE_ROW_LIMIT = 5000
+
+
+@dataclass
+class Row:
+    """One line of a leaderboard table: a model on a task variant."""
+
+    summary: dict[str, Any]
+    folder: Path
+    rank: int = 0
+
+    @property
+    def run_id(self) -> str:
+        return self.summary["run_id"]
+
+    def metric(self, name: str) -> dict[str, Any] | None:
+        return self.summary["metrics"].get(name)
+
+    @property
+    def primary(self) -> dict[str, Any]:
+        return self.summary["metrics"][self.summary["primary_metric"]]
+
+
+@dataclass
+class TaskTable:
+    task: str
+    family: str
+    primary_metric: str
+    metric_columns: list[str]
+    rows: list[Row] = field(default_factory=list)
+    dataset: dict[str, Any] = field(default_factory=dict)
+
+
+def find_run_folders(paths: list[Path]) -> list[Path]:
+    folders: set[Path] = set()
+    for path in paths:
+        if (path / SUMMARY).exists():
+            folders.add(path)
+        else:
+            folders.update(p.parent for p in path.rglob(SUMMARY))
+    if not folders:
+        raise OnkobenchError(f"no run results (summary.json) under {', '.join(map(str, paths))}")
+    return sorted(folders)
+
+
+def _interval(row: Row) -> tuple[float, float]:
+    lo, hi = row.primary.get("lo"), row.primary.get("hi")
+    return (math.nan if lo is None else lo, math.nan if hi is None else hi)
+
+
+def build_tables(folders: list[Path]) -> list[TaskTable]:
+    tables: dict[str, TaskTable] = {}
+    for folder in folders:
+        summary = read_json(folder / SUMMARY)
+        task = summary.get("task")
+        if not task or "metrics" not in summary:
+            raise OnkobenchError(f"{folder / SUMMARY}: not a run summary")
+        if task not in tables:
+            others = [m for m in summary["metrics"] if m != summary["primary_metric"]]
+            tables[task] = TaskTable(task, summary["family"], summary["primary_metric"], others, dataset=summary["dataset"])
+        tables[task].rows.append(Row(summary, folder))
+    for table in tables.values():
+        table.rows.sort(key=lambda r: (-(r.primary.get("value") or -1.0), r.summary["model"]["name"], r.summary["variant"]))
+        for row, rank in zip(table.rows, ranks_with_ties([_interval(r) for r in table.rows])):
+            row.rank = rank
+    return [tables[name] for name in sorted(tables)]
+
+
+def _percent(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{100 * value:.{digits}f}"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(REPORTS_DIR / "templates")),
+        autoescape=True,  # every model output and config string is escaped
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["percent"] = _percent
+    env.filters["seconds"] = _seconds
+    env.filters["tojson_compact"] = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True)
+    return env
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _sample_rows(folder: Path) -> list[dict[str, Any]]:
+    """Per-sample explorer rows: the score line joined with its raw response (streamed, capped)."""
+    responses: dict[str, dict[str, Any]] = {}
+    if (folder / RESPONSES).exists():
+        with (folder / RESPONSES).open(encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(row, dict) and "key" in row:
+                    responses[row["key"]] = row
+    rows = []
+    if (folder / SCORES).exists():
+        with (folder / SCORES).open(encoding="utf-8") as handle:
+            for line in handle:
+                if len(rows) >= SAMPLE_ROW_LIMIT:
+                    break
+                score = json.loads(line)
+                response = responses.get(score.get("key") or "", {})
+                rows.append({**score, "text": response.get("text"), "latency_s": response.get("latency_s")})
+    return rows
+
+
+def build_site(run_paths: list[Path], out_dir: Path) -> Path:
+    """Write ``index.html``, one page per run and the static assets; returns the index path."""
+    folders = find_run_folders(run_paths)
+    tables = build_tables(folders)
+    env = _environment()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    static_out = out_dir / "static"
+    static_out.mkdir(exist_ok=True)
+    for asset in sorted((REPORTS_DIR / "static").iterdir()):
+        shutil.copyfile(asset, static_out / asset.name)
+    index = out_dir / "index.html"
+    _write_text(index, env.get_template("index.html").render(tables=tables, root="."))
+    for table in tables:
+        for row in table.rows:
+            manifest = read_json(row.folder / MANIFEST) if (row.folder / MANIFEST).exists() else {}
+            page = env.get_template("run.html").render(
+                row=row, table=table, manifest=manifest, samples=_sample_rows(row.folder), root="..",
+                sample_limit=SAMPLE_ROW_LIMIT,
+            )
+            _write_text(out_dir / "runs" / f"{row.run_id}.html", page)
+    return index

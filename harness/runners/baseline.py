@@ -1,0 +1,117 @@
+"""Deterministic non-LLM baselines: lexicon lookup and keyword matching, answering in each task's format."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.datasources import read_jsonl
+from harness.errors import OnkobenchError
+from harness.models import ModelConfig
+from harness.records import Request, Response
+from harness.config_io import read_yaml
+
+DETECTION_KIND = "tumour_mentions"
+"""Answer kind of tumour detection tasks: a JSON array of the diagnoses found."""
+METHODS = ("lexicon_exact", "lexicon_fuzzy")
+_SENTENCE_SPLIT = re.compile(r"(?:\n|(?<=[.;!?])\s+)")
+
+
+def _normalise(text: str) -> str:
+    return " " + re.sub(r"\s+", " ", text.casefold()).strip() + " "
+
+
+class BaselineRunner:
+    """``lexicon_exact``: longest lexicon term found in the text; ``lexicon_fuzzy``: rapidfuzz best match,
+    and for detection keyword stems with negation cues per sentence."""
+
+    def __init__(self, config: ModelConfig, config_dir: Path) -> None:
+        options = dict(config.options)
+        self.method = options.pop("method", None)
+        if self.method not in METHODS:
+            raise OnkobenchError(f"model {config.name}: options.method must be one of {', '.join(METHODS)}")
+        self.min_score = float(options.pop("min_score", 60))
+        lexicon_path = options.pop("lexicon", None)
+        keywords_path = options.pop("keywords", None)
+        if options:
+            raise OnkobenchError(f"model {config.name}: unknown baseline option(s) {', '.join(options)}")
+        if lexicon_path is None:
+            raise OnkobenchError(f"model {config.name}: options.lexicon is required")
+        self.lexicon = self._load_lexicon(config_dir / lexicon_path)
+        self.keywords = self._load_keywords(config_dir / keywords_path) if keywords_path else None
+        if self.method == "lexicon_fuzzy" and self.keywords is None:
+            raise OnkobenchError(f"model {config.name}: lexicon_fuzzy needs options.keywords")
+
+    @staticmethod
+    def _load_lexicon(path: Path) -> list[dict[str, Any]]:
+        rows = read_jsonl(path)
+        for number, row in enumerate(rows, start=1):
+            if not isinstance(row.get("term"), str) or not row["term"].strip():
+                raise OnkobenchError(f"{path}: line {number}: needs a non-empty 'term'")
+        # longest first, so the most specific term wins in a substring search
+        return sorted(rows, key=lambda r: -len(r["term"]))
+
+    @staticmethod
+    def _load_keywords(path: Path) -> dict[str, list[str]]:
+        data = read_yaml(path)
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("tumour_terms", "negation_cues")):
+            raise OnkobenchError(f"{path}: needs lists 'tumour_terms' and 'negation_cues'")
+        return {k: [str(v).casefold() for v in data[k]] for k in ("tumour_terms", "negation_cues")}
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": "baseline", "method": self.method, "device": "cpu"}
+
+    def close(self) -> None:
+        pass
+
+    def _text(self, request: Request) -> str:
+        text = request.inputs.get("text")
+        if not isinstance(text, str):
+            raise OnkobenchError(f"baseline: task {request.task} has no 'text' input field")
+        return text
+
+    def _detect(self, text: str) -> list[str]:
+        if self.method == "lexicon_exact":
+            haystack = _normalise(text)
+            return [row["term"] for row in self.lexicon if _normalise(row["term"]).strip() in haystack][:1]
+        assert self.keywords is not None
+        found = []
+        for sentence in _SENTENCE_SPLIT.split(text):
+            lowered = _normalise(sentence)
+            if any(cue in lowered for cue in self.keywords["negation_cues"]):
+                continue
+            found.extend(sentence.strip() for term in self.keywords["tumour_terms"] if term in lowered)
+        return list(dict.fromkeys(found))
+
+    def _code(self, text: str, field: str) -> str:
+        entries = [row for row in self.lexicon if row.get(field)]
+        if self.method == "lexicon_exact":
+            haystack = _normalise(text)
+            for row in entries:
+                if _normalise(row["term"]).strip() in haystack:
+                    return str(row[field])
+            return ""
+        from rapidfuzz import fuzz, process, utils
+
+        best = process.extractOne(
+            text, [row["term"] for row in entries], scorer=fuzz.WRatio, processor=utils.default_process
+        )
+        if best is None or best[1] < self.min_score:
+            return ""
+        return str(entries[best[2]][field])
+
+    def answer(self, request: Request) -> str:
+        text = self._text(request)
+        if request.answer_kind == DETECTION_KIND:
+            return json.dumps(self._detect(text), ensure_ascii=False)
+        return self._code(text, request.answer_kind)
+
+    def generate(self, requests: Sequence[Request]) -> Iterator[Response]:
+        for request in requests:
+            start = time.perf_counter()
+            text = self.answer(request)
+            yield Response(key=request.key, text=text, finish_reason="stop", latency_s=time.perf_counter() - start, n_batch=1)

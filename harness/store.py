@@ -1,0 +1,189 @@
+"""Run folders: manifest, append-only raw responses (the source of truth), derived scores and summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.errors import OnkobenchError
+
+MANIFEST = "manifest.json"
+RESPONSES = "responses.jsonl"
+SCORES = "scores.jsonl"
+SUMMARY = "summary.json"
+
+
+class RunManifest(BaseModel):
+    """Everything needed to know what a run was; written before the first request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str
+    task: str
+    task_version: int
+    variant: str
+    model: dict[str, Any]
+    """The full model config."""
+    model_config_hash: str
+    dataset: dict[str, Any]
+    """Source, fingerprint, private/synthetic flags and sample count."""
+    prompt_template_hash: str
+    shot_ids: list[str]
+    generation: dict[str, Any]
+    harness_version: str
+    git_commit: str | None
+    git_dirty: bool | None
+    packages: dict[str, str]
+    hardware: dict[str, Any]
+    engine: dict[str, Any] = {}
+    """What the runner reported about itself (engine, version, device)."""
+    started_at: str
+    finished_at: str | None = None
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temp file in the same folder, fsync, then rename over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, ensure_ascii=False, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise OnkobenchError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise OnkobenchError(f"{path}: invalid JSON ({err})") from None
+
+
+class RunStore:
+    """One run's folder. Responses are appended and flushed per batch; a torn last line is dropped on open."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / MANIFEST
+
+    @property
+    def responses_path(self) -> Path:
+        return self.folder / RESPONSES
+
+    @property
+    def scores_path(self) -> Path:
+        return self.folder / SCORES
+
+    @property
+    def summary_path(self) -> Path:
+        return self.folder / SUMMARY
+
+    def exists(self) -> bool:
+        return self.manifest_path.exists()
+
+    def write_manifest(self, manifest: RunManifest) -> None:
+        write_json_atomic(self.manifest_path, manifest.model_dump(mode="json"))
+
+    def read_manifest(self) -> RunManifest:
+        data = read_json(self.manifest_path)
+        try:
+            return RunManifest.model_validate(data)
+        except ValueError as err:
+            raise OnkobenchError(f"{self.manifest_path}: not a run manifest ({err})") from None
+
+    def repair_torn_tail(self) -> bool:
+        """Cut a last line that has no newline (a write interrupted by a crash). True if one was cut."""
+        path = self.responses_path
+        if not path.exists() or path.stat().st_size == 0:
+            return False
+        with path.open("rb+") as handle:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) == b"\n":
+                return False
+            # find the last newline and truncate just after it
+            size = handle.seek(0, os.SEEK_END)
+            block = 65536
+            position = size
+            while position > 0:
+                start = max(0, position - block)
+                handle.seek(start)
+                chunk = handle.read(position - start)
+                index = chunk.rfind(b"\n")
+                if index >= 0:
+                    handle.truncate(start + index + 1)
+                    return True
+                position = start
+            handle.truncate(0)
+            return True
+
+    def iter_responses(self) -> Iterator[dict[str, Any]]:
+        """Stored response lines in order; lines that are not valid JSON objects are skipped."""
+        if not self.responses_path.exists():
+            return
+        with self.responses_path.open(encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if not line.endswith("\n"):
+                    return  # torn tail: not a finished record
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(row, dict) and "key" in row:
+                    yield row
+
+    def latest_responses(self) -> dict[str, dict[str, Any]]:
+        """The last stored response per request key (a retried error is superseded by its retry)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for row in self.iter_responses():
+            latest[row["key"]] = row
+        return latest
+
+    def append_responses(self, rows: Iterable[dict[str, Any]]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        payload = "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)
+        if not payload:
+            return
+        with self.responses_path.open("a", encoding="utf-8") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def write_scores(self, rows: Iterable[dict[str, Any]]) -> None:
+        write_jsonl_atomic(self.scores_path, rows)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_json_atomic(self.summary_path, summary)
+
+    def read_summary(self) -> dict[str, Any]:
+        return read_json(self.summary_path)

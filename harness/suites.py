@@ -1,0 +1,42 @@
+"""Suites: ``leaderboards/suites/*.yaml`` -> which tasks, variants and models run together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.config_io import read_yaml, validated
+from harness.errors import OnkobenchError
+
+SUITES_DIR = Path(__file__).resolve().parents[1] / "leaderboards" / "suites"
+
+
+class SuiteTask(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task: str
+    variants: tuple[str, ...] | None = None
+    """None means every variant of the task."""
+
+
+class Suite(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str = ""
+    models: tuple[str, ...] = ()
+    tasks: tuple[SuiteTask, ...]
+
+
+def load_suite(name_or_path: str, suites_dir: Path | None = None) -> Suite:
+    path = Path(name_or_path)
+    if not name_or_path.endswith((".yaml", ".yml")):
+        path = (suites_dir or SUITES_DIR) / f"{name_or_path}.yaml"
+        if not path.exists():
+            known = sorted(p.stem for p in (suites_dir or SUITES_DIR).glob("*.yaml"))
+            raise OnkobenchError(f"unknown suite {name_or_path!r} (known: {', '.join(known)})")
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise OnkobenchError(f"{path}: a suite must be a YAML mapping")
+    return validated(Suite, data, str(path))

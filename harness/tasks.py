@@ -1,0 +1,298 @@
+"""Task definitions: ``tasks/<family>/<task>.yaml`` -> Task, Variant; dataset rows -> Sample."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.config_io import read_yaml, validated
+from harness.errors import OnkobenchError
+
+TASKS_DIR_ENV = "ONKOBENCH_TASKS_DIR"
+FAMILY_DEFAULTS_FILE = "_family.yaml"
+
+
+def default_tasks_dir() -> Path:
+    """``$ONKOBENCH_TASKS_DIR`` or the ``tasks/`` folder of this checkout."""
+    env = os.environ.get(TASKS_DIR_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "tasks"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class HubSource(_Frozen):
+    """A Hugging Face dataset loaded with ``datasets.load_dataset``."""
+
+    repo: str
+    split: str
+    revision: str | None = None
+    name: str | None = None
+
+
+class DatasetSpec(_Frozen):
+    path: str | None = None
+    """Local file (.jsonl, .json, .parquet, .csv); relative paths start at the task's folder."""
+    hub: HubSource | None = None
+    id_field: str | None = None
+    """Column holding the sample id; None means the row index (as UroLlmEval uses it)."""
+    required_columns: tuple[str, ...] = ()
+    private: bool = False
+    """Private data: outputs may quote it, so nothing per-sample is ever published."""
+    synthetic: bool = False
+    licence: str | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DatasetSpec":
+        if self.path is None and self.hub is None:
+            raise ValueError("needs 'path' or 'hub'")
+        return self
+
+
+class ShotSpec(_Frozen):
+    pool: str
+    """JSON Lines file of examples (``id``, input fields, ``answer``), relative to the task folder."""
+    k: int = Field(ge=1)
+    sampler: Literal["first_n", "random"] = "first_n"
+    seed: int = 0
+    where: dict[str, Any] = {}
+    """Keep only pool rows whose fields equal these values (e.g. ``domain: uro``)."""
+
+
+class GenerationSpec(_Frozen):
+    max_tokens: int = Field(gt=0)
+    temperature: float = Field(default=0.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+
+class ComponentSpec(_Frozen):
+    """A registered parser or scorer by name, with its options."""
+
+    name: str
+    options: dict[str, Any] = {}
+
+
+class Turn(_Frozen):
+    """One chat turn: a role and a template (a ``.j2`` path or inline Jinja text), or a shot block."""
+
+    role: Literal["system", "user", "assistant"] | None = None
+    template: str | None = None
+    shots: tuple["Turn", ...] | None = None
+    """Turns repeated once per few-shot example, with ``shot`` in the template context."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: Any) -> Any:
+        # `- user: prompts/q.j2` is the short form of `- {role: user, template: prompts/q.j2}`
+        if isinstance(data, dict) and len(data) == 1:
+            (key, value), = data.items()
+            if key in ("system", "user", "assistant"):
+                return {"role": key, "template": value}
+        return data
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Turn":
+        if (self.shots is None) == (self.role is None or self.template is None):
+            raise ValueError("a turn is either {role, template} or {shots: [...]}")
+        return self
+
+
+class Variant(_Frozen):
+    name: str
+    description: str = ""
+    turns: tuple[Turn, ...]
+    shots: ShotSpec | None = None
+    generation: dict[str, Any] = {}
+    """Overrides of the task's generation settings for this variant."""
+
+    @model_validator(mode="after")
+    def _shots_need_block(self) -> "Variant":
+        has_block = any(t.shots is not None for t in self.turns)
+        if has_block != (self.shots is not None):
+            raise ValueError("a 'shots' turn block and a 'shots' spec go together")
+        return self
+
+
+class Task(_Frozen):
+    name: str
+    version: int = 1
+    description: str = ""
+    dataset: DatasetSpec
+    target: str
+    """Jinja expression over a row's fields giving the gold answer, e.g. ``label | length > 0``."""
+    answer_kind: str
+    """What the model is asked for; baselines answer by it, scoring ignores it."""
+    parser: ComponentSpec
+    scorer: ComponentSpec
+    metrics: tuple[str, ...]
+    primary_metric: str
+    generation: GenerationSpec
+    variants: dict[str, Variant]
+    folder: Path = Field(exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_variants(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("variants"), dict):
+            data = dict(data)
+            data["variants"] = {
+                str(name): {"name": str(name), **(spec or {})} for name, spec in data["variants"].items()
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _primary_listed(self) -> "Task":
+        if self.primary_metric not in self.metrics:
+            raise ValueError(f"primary_metric {self.primary_metric!r} is not in metrics")
+        if not self.variants:
+            raise ValueError("a task needs at least one variant")
+        return self
+
+    @property
+    def family(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    def variant(self, name: str) -> Variant:
+        if name not in self.variants:
+            raise OnkobenchError(
+                f"task {self.name}: unknown variant {name!r} (known: {', '.join(self.variants)})"
+            )
+        return self.variants[name]
+
+    def generation_for(self, variant: Variant) -> GenerationSpec:
+        if not variant.generation:
+            return self.generation
+        merged = {**self.generation.model_dump(), **variant.generation}
+        return validated(GenerationSpec, merged, f"{self.name} variant {variant.name}: generation")
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One item of a task's data: its id, its fields and its gold answer."""
+
+    id: str
+    fields: dict[str, Any]
+    target: Any
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_task_file(path: Path) -> Task:
+    """Load one task YAML, merged over its family's ``_family.yaml`` defaults."""
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise OnkobenchError(f"{path}: a task file must be a YAML mapping")
+    defaults_path = path.parent / FAMILY_DEFAULTS_FILE
+    if defaults_path.exists():
+        defaults = read_yaml(defaults_path) or {}
+        if not isinstance(defaults, dict):
+            raise OnkobenchError(f"{defaults_path}: must be a YAML mapping")
+        data = _deep_merge(defaults, data)
+    return validated(Task, {**data, "folder": path.parent}, str(path))
+
+
+def task_files(tasks_dir: Path | None = None) -> list[Path]:
+    root = tasks_dir or default_tasks_dir()
+    return sorted(p for p in root.glob("*/*.yaml") if not p.name.startswith("_"))
+
+
+def load_all_tasks(tasks_dir: Path | None = None) -> dict[str, Task]:
+    tasks: dict[str, Task] = {}
+    for path in task_files(tasks_dir):
+        task = load_task_file(path)
+        if task.name in tasks:
+            raise OnkobenchError(f"{path}: task name {task.name!r} already defined")
+        tasks[task.name] = task
+    return tasks
+
+
+def load_task(name_or_path: str, tasks_dir: Path | None = None) -> Task:
+    """A task by name (``demo.tumour_detection``) or by the path of its YAML file."""
+    if name_or_path.endswith((".yaml", ".yml")):
+        return load_task_file(Path(name_or_path))
+    tasks = load_all_tasks(tasks_dir)
+    if name_or_path not in tasks:
+        import difflib
+
+        close = difflib.get_close_matches(name_or_path, list(tasks), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise OnkobenchError(f"unknown task {name_or_path!r}{hint} (see `onkobench tasks`)")
+    return tasks[name_or_path]
+
+
+class _TargetExpression:
+    """The task's ``target`` Jinja expression, compiled once."""
+
+    def __init__(self, source: str, where: str) -> None:
+        from jinja2 import StrictUndefined, TemplateSyntaxError
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        env = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+        try:
+            self._expr = env.compile_expression(source, undefined_to_none=False)
+        except TemplateSyntaxError as err:
+            raise OnkobenchError(f"{where}: target: invalid expression {source!r}: {err.message}") from None
+        self.source = source
+        self.where = where
+
+    def __call__(self, row: dict[str, Any], row_label: str) -> Any:
+        from jinja2 import UndefinedError
+
+        try:
+            return self._expr(**row)
+        except UndefinedError as err:
+            raise OnkobenchError(f"{row_label}: target {self.source!r}: {err.message}") from None
+
+
+def build_samples(task: Task, rows: list[dict[str, Any]], source_label: str) -> list[Sample]:
+    """Turn dataset rows into Samples: id, fields, target; errors name the row."""
+    target = _TargetExpression(task.target, task.name)
+    samples: list[Sample] = []
+    seen: set[str] = set()
+    for index, row in enumerate(rows):
+        label = f"{source_label}: row {index}"
+        missing = [c for c in task.dataset.required_columns if c not in row]
+        if missing:
+            raise OnkobenchError(f"{label}: missing column(s) {', '.join(missing)}")
+        if task.dataset.id_field is None:
+            sample_id = str(index)
+        else:
+            if row.get(task.dataset.id_field) in (None, ""):
+                raise OnkobenchError(f"{label}: empty id column {task.dataset.id_field!r}")
+            sample_id = str(row[task.dataset.id_field])
+        if sample_id in seen:
+            raise OnkobenchError(f"{label}: duplicate sample id {sample_id!r}")
+        seen.add(sample_id)
+        samples.append(Sample(id=sample_id, fields=dict(row), target=target(row, label)))
+    return samples
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """A task's samples plus where they came from."""
+
+    samples: list[Sample]
+    source: str
+    fingerprint: str
+
+    @cached_property
+    def by_id(self) -> dict[str, Sample]:
+        return {s.id: s for s in self.samples}

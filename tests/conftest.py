@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
+    parser.addoption("--rungpu", action="store_true", default=False, help="also run tests marked gpu")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run_slow = config.getoption("--runslow") or os.environ.get("ONKOBENCH_RUN_SLOW") == "1"
+    for item in items:
+        if "slow" in item.keywords and not run_slow:
+            item.add_marker(pytest.mark.skip(reason="slow: pass --runslow (as .ci/run does)"))
+        if "gpu" in item.keywords and not config.getoption("--rungpu"):
+            item.add_marker(pytest.mark.skip(reason="gpu: pass --rungpu on a lent GPU"))
+
+
+@pytest.fixture
+def mini_tasks(tmp_path: Path) -> Path:
+    """A copy of the hand-written fixture task family, safe to edit in a test."""
+    target = tmp_path / "tasks"
+    shutil.copytree(FIXTURES / "tasks", target)
+    return target
+
+
+@pytest.fixture
+def mini_task_file(mini_tasks: Path) -> Path:
+    return mini_tasks / "mini" / "coding.yaml"
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

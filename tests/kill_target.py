@@ -1,0 +1,25 @@
+"""Run mini.coding with a slow scripted runner; the SIGKILL test kills this process mid-run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fake_runner import ScriptedRunner  # noqa: E402
+
+from harness.datasources import load_task_data  # noqa: E402
+from harness.evaluation import run_task_variant  # noqa: E402
+from harness.models import ModelConfig  # noqa: E402
+from harness.tasks import load_task_file  # noqa: E402
+
+ANSWERS = {"a": "C61", "b": "C67.9", "c": "Code C34.1", "d": "weiß nicht", "e": "C50.9"}
+
+if __name__ == "__main__":
+    task_file, out_dir, delay = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
+    task = load_task_file(task_file)
+    data = load_task_data(task)
+    config = ModelConfig(name="scripted", runner="baseline")
+    outcome = run_task_variant(task, "zero", config, data, out_dir, lambda: ScriptedRunner(ANSWERS, delay), progress=False)
+    print(outcome.summary["metrics"]["accuracy"]["value"])

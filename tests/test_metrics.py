@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from harness.scoring import METRICS, compute_metrics
+from harness.scoring.metrics import ScoredSample
+from harness.stats import bootstrap_interval, ranks_with_ties, wilson_interval
+
+
+def sample(status: str = "ok", **values) -> ScoredSample:
+    return ScoredSample("x", None, status, "", None, None, values)
+
+
+def test_wilson_textbook_value() -> None:
+    # Wilson 95% interval for 8/10 (Newcombe 1998, method 3): 0.4902 to 0.9433
+    est = wilson_interval(8, 10)
+    assert est.value == pytest.approx(0.8)
+    assert est.lo == pytest.approx(0.4902, abs=1e-4)
+    assert est.hi == pytest.approx(0.9433, abs=1e-4)
+
+
+def test_wilson_edges() -> None:
+    assert wilson_interval(0, 10).lo == pytest.approx(0.0, abs=1e-12)
+    assert wilson_interval(10, 10).hi == pytest.approx(1.0, abs=1e-12)
+    assert math.isnan(wilson_interval(0, 0).value)
+
+
+def test_accuracy_counts_malformed_as_wrong() -> None:
+    samples = [
+        sample(correct=1, partial=1),
+        sample(correct=0, partial=1),
+        sample("malformed", correct=0, partial=0),
+        sample("empty", correct=0, partial=0),
+        sample("error", correct=0, partial=0),
+    ]
+    m = compute_metrics(["accuracy", "accuracy_wellformed", "p_malformed", "p_error", "partial_accuracy"], samples)
+    assert m["accuracy"].value == pytest.approx(1 / 5)
+    assert m["accuracy_wellformed"].value == pytest.approx(1 / 2)  # 2 well-formed, 1 correct
+    assert m["accuracy_wellformed"].n == 2
+    assert m["p_malformed"].value == pytest.approx(2 / 5)  # malformed + empty; the runner error is not the model's
+    assert m["p_error"].value == pytest.approx(1 / 5)
+    assert m["partial_accuracy"].value == pytest.approx(2 / 5)
+
+
+def test_binary_metrics_by_hand() -> None:
+    # TP=3, FN=1, TN=2, FP=2, plus one malformed that the confusion metrics leave out
+    rows = [(True, True)] * 3 + [(True, False)] + [(False, False)] * 2 + [(False, True)] * 2
+    samples = [sample(correct=int(g == p), gold=g, predicted=p) for g, p in rows]
+    samples.append(sample("malformed", correct=0, gold=True, predicted=None))
+    m = compute_metrics(["accuracy", "sensitivity", "specificity", "precision", "f1"], samples)
+    assert m["accuracy"].value == pytest.approx(5 / 9)
+    assert m["sensitivity"].value == pytest.approx(3 / 4)
+    assert m["specificity"].value == pytest.approx(2 / 4)
+    assert m["precision"].value == pytest.approx(3 / 5)
+    assert m["f1"].value == pytest.approx(2 * 3 / (2 * 3 + 2 + 1))
+    assert m["f1"].lo <= m["f1"].value <= m["f1"].hi
+    assert m["f1"].method == "bootstrap"
+
+
+def test_bootstrap_is_seeded() -> None:
+    import numpy as np
+
+    data = np.array([1, 0, 1, 1, 0, 1, 0, 1], dtype=float)
+    a = bootstrap_interval(data, lambda stack: stack.mean(axis=-1))
+    b = bootstrap_interval(data, lambda stack: stack.mean(axis=-1))
+    assert (a.lo, a.hi) == (b.lo, b.hi)
+    assert a.value == pytest.approx(5 / 8)
+
+
+def test_ranks_with_ties() -> None:
+    # A [0.8, 0.9] is above C's whole interval, B overlaps both
+    intervals = [(0.8, 0.9), (0.6, 0.85), (0.5, 0.7)]
+    assert ranks_with_ties(intervals) == [1, 1, 2]
+
+
+def test_every_metric_documented() -> None:
+    for name in METRICS:
+        assert METRICS.get(name).__doc__, name

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.datasources import load_task_data
+from harness.errors import OnkobenchError
+from harness.prompts import PromptRenderer, build_requests
+from harness.tasks import load_all_tasks, load_task_file
+
+IDENTITY = {"name": "m", "model_id": "x", "revision": "r"}
+
+
+def test_few_shot_turns_are_prior_chat_turns(mini_task_file: Path) -> None:
+    task = load_task_file(mini_task_file)
+    data = load_task_data(task)
+    requests = build_requests(task, task.variant("two-shot"), data.samples, IDENTITY)
+    messages = requests[0].messages
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert messages[1]["content"] == "ICD-10-GM-Code für: Harnblasenkarzinom am Dach"
+    assert messages[2]["content"] == "C67.1"
+    assert messages[4]["content"] == "C62.9"
+    assert messages[-1]["content"] == "ICD-10-GM-Code für: Prostatakarzinom"
+    assert requests[0].shot_ids == ("s1", "s2")
+    assert requests[0].sampling.max_tokens == 12
+
+
+def test_requests_are_deterministic_and_keyed_by_model(mini_task_file: Path) -> None:
+    task = load_task_file(mini_task_file)
+    data = load_task_data(task)
+    a = build_requests(task, task.variant("zero"), data.samples, IDENTITY)
+    b = build_requests(task, task.variant("zero"), data.samples, IDENTITY)
+    c = build_requests(task, task.variant("zero"), data.samples, {**IDENTITY, "revision": "other"})
+    assert [r.key for r in a] == [r.key for r in b]
+    assert len({r.key for r in a}) == len(a)
+    assert all(x.key != y.key for x, y in zip(a, c))
+
+
+def test_random_shots_are_seeded(mini_task_file: Path) -> None:
+    text = mini_task_file.read_text(encoding="utf-8").replace("k: 2}", "k: 2, sampler: random, seed: 3}")
+    mini_task_file.write_text(text, encoding="utf-8")
+    task = load_task_file(mini_task_file)
+    first = PromptRenderer(task, task.variant("two-shot")).shots
+    again = PromptRenderer(task, task.variant("two-shot")).shots
+    assert first == again and len(first) == 2
+
+
+def test_prompt_pack_overrides_templates(mini_task_file: Path, tmp_path: Path) -> None:
+    pack = tmp_path / "pack" / "prompts"
+    pack.mkdir(parents=True)
+    (pack / "question.j2").write_text("Code? {{ sample.text }}", encoding="utf-8")
+    task = load_task_file(mini_task_file)
+    data = load_task_data(task)
+    requests = build_requests(task, task.variant("zero"), data.samples, IDENTITY, prompts_dir=tmp_path / "pack")
+    assert requests[0].messages[0]["content"] == "Code? Prostatakarzinom"
+
+
+def test_undefined_template_variable_is_named(mini_task_file: Path) -> None:
+    (mini_task_file.parent / "prompts" / "question.j2").write_text("{{ sample.missing }}", encoding="utf-8")
+    task = load_task_file(mini_task_file)
+    data = load_task_data(task)
+    with pytest.raises(OnkobenchError, match="template 'prompts/question.j2', sample a"):
+        build_requests(task, task.variant("zero"), data.samples, IDENTITY)
+
+
+def test_template_hash_follows_includes() -> None:
+    task = load_all_tasks()["demo.tumour_detection"]
+    renderer = PromptRenderer(task, task.variant("0"))
+    assert len(renderer.template_hash()) == 16
+
+
+@pytest.mark.parametrize("name", sorted(load_all_tasks()))
+def test_every_shipped_variant_renders(name: str) -> None:
+    task = load_all_tasks()[name]
+    data = load_task_data(task)
+    for variant in task.variants.values():
+        requests = build_requests(task, variant, data.samples[:3], IDENTITY)
+        assert requests and all(r.messages[-1]["role"] == "user" for r in requests)
+        assert all(data.by_id[r.sample_id].fields["text"] in r.messages[-1]["content"] for r in requests)

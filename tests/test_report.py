@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from pathlib import Path
+
+from fake_runner import ScriptedRunner
+
+from harness.datasources import load_task_data
+from harness.evaluation import run_task_variant
+from harness.models import ModelConfig
+from harness.report import build_site
+from harness.tasks import load_task_file
+
+
+class TableParser(HTMLParser):
+    """Collects tables (rows of cell texts), script tags and every src/href."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.scripts: list[dict] = []
+        self.links: list[str] = []
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attrs_d = dict(attrs)
+        if tag == "script":
+            self.scripts.append(attrs_d)
+        for key in ("src", "href"):
+            if attrs_d.get(key):
+                self.links.append(attrs_d[key])
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._row is not None and self._cell is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.tables[-1].append(self._row)
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def parse(path: Path) -> TableParser:
+    parser = TableParser()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def make_runs(task_file: Path, out: Path) -> None:
+    task = load_task_file(task_file)
+    data = load_task_data(task)
+    evil = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    for name, answers in {
+        "good": {"a": "C61", "b": "C67.2", "c": "C34.1", "d": "C90.00", "e": "C50.9"},
+        "half": {"a": "C61", "b": "C67.9", "c": evil, "d": "C90.00", "e": "C50.1"},
+        "bad": {"a": evil, "b": "", "c": "C80", "d": "x", "e": "y"},
+    }.items():
+        config = ModelConfig(name=name, runner="baseline", display_name=f"Model <b>{name}</b>")
+        run_task_variant(task, "zero", config, data, out, lambda a=answers: ScriptedRunner(a), progress=False)
+
+
+def test_index_ranks_and_escapes(mini_task_file: Path, tmp_path: Path) -> None:
+    make_runs(mini_task_file, tmp_path / "runs")
+    index = build_site([tmp_path / "runs"], tmp_path / "site")
+    page = parse(index)
+    (table,) = page.tables
+    header, *rows = table
+    assert header[:4] == ["Rank", "Model", "Variant", "accuracy"]
+    assert [r[1] for r in rows] == ["Model <b>good</b>", "Model <b>half</b>", "Model <b>bad</b>"]  # shown as text
+    # 5/5 [0.57, 1], 3/5 [0.23, 0.88], 0/5 [0, 0.43]: only "good" lies entirely above "bad"
+    assert [r[0] for r in rows] == ["1", "1", "2"]
+    assert all(not link.startswith(("http:", "https:", "//")) for link in page.links)
+    html = index.read_text(encoding="utf-8")
+    assert "<b>good</b>" not in html and "&lt;b&gt;good&lt;/b&gt;" in html
+
+
+def test_run_page_escapes_model_output(mini_task_file: Path, tmp_path: Path) -> None:
+    make_runs(mini_task_file, tmp_path / "runs")
+    build_site([tmp_path / "runs"], tmp_path / "site")
+    page_path = tmp_path / "site" / "runs" / "mini.coding--zero--bad.html"
+    page = parse(page_path)
+    assert all(s.get("src", "").endswith("table.js") for s in page.scripts)  # no injected script element
+    html = page_path.read_text(encoding="utf-8")
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'onerror="alert(2)"' not in html
+    samples = page.tables[-1]
+    assert len(samples) == 6  # header + 5 samples
+
+
+def test_site_is_reproducible(mini_task_file: Path, tmp_path: Path) -> None:
+    make_runs(mini_task_file, tmp_path / "runs")
+    build_site([tmp_path / "runs"], tmp_path / "a")
+    build_site([tmp_path / "runs"], tmp_path / "b")
+    for page in (tmp_path / "a").rglob("*.html"):
+        assert page.read_bytes() == (tmp_path / "b" / page.relative_to(tmp_path / "a")).read_bytes()
