@@ -46,9 +46,25 @@ class TaskTable:
     task: str
     family: str
     primary_metric: str
-    metric_columns: list[str]
+    metric_order: list[str]
     rows: list[Row] = field(default_factory=list)
     dataset: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_malformed(self) -> bool:
+        return "p_malformed" in self.metric_order
+
+    @property
+    def metric_columns(self) -> list[str]:
+        """Secondary metrics; p_error only where some row has errors."""
+        shown = []
+        for name in self.metric_order:
+            if name in (self.primary_metric, "p_malformed"):
+                continue
+            if name == "p_error" and not any((r.metric(name) or {}).get("value") for r in self.rows):
+                continue
+            shown.append(name)
+        return shown
 
 
 def find_run_folders(paths: list[Path]) -> list[Path]:
@@ -76,8 +92,8 @@ def build_tables(folders: list[Path]) -> list[TaskTable]:
         if not task or "metrics" not in summary:
             raise OnkobenchError(f"{folder / SUMMARY}: not a run summary")
         if task not in tables:
-            others = [m for m in summary["metrics"] if m != summary["primary_metric"]]
-            tables[task] = TaskTable(task, summary["family"], summary["primary_metric"], others, dataset=summary["dataset"])
+            order = summary.get("metric_order") or list(summary["metrics"])
+            tables[task] = TaskTable(task, summary["family"], summary["primary_metric"], order, dataset=summary["dataset"])
         tables[task].rows.append(Row(summary, folder))
     for table in tables.values():
         table.rows.sort(key=lambda r: (-(r.primary.get("value") or -1.0), r.summary["model"]["name"], r.summary["variant"]))

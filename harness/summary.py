@@ -60,6 +60,7 @@ def summarize(
         "dataset": manifest.dataset,
         "primary_metric": task.primary_metric,
         "metrics": {name: estimate.to_dict() for name, estimate in metrics.items()},
+        "metric_order": list(task.metrics),
         "n_samples": len(scored),
         "status_counts": dict(sorted(Counter(s.status for s in scored).items())),
         "latency": _latency(rows),
