@@ -34,7 +34,7 @@ def entries(kind: str) -> Iterator[tuple[str, str]]:
         from harness.suites import SUITES_DIR, load_suite
 
         for path in sorted(SUITES_DIR.glob("*.yaml")):
-            suite = load_suite(str(path))
+            suite, _ = load_suite(str(path))
             yield suite.name, suite.description.strip().splitlines()[0] if suite.description else ""
     else:  # pragma: no cover - click restricts the choices
         raise OnkobenchError(f"unknown kind {kind!r}")

@@ -66,14 +66,21 @@ def list_command(kind: str) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
 @click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), help="Local copy of the task's dataset.")
 @click.option("--prompts", "prompts_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), help="Prompt pack folder.")
+@click.option("--chain", "chains", multiple=True,
+              help="Chained step: build on a run folder of the previous step, or 'best' / 'own-best' among --runs.")
+@click.option("--gold", is_flag=True, help="Chained step: build on gold labels instead of a previous run.")
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where --chain best/own-best looks for previous runs (default: --out).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N samples (for a quick check).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def run_command(suite_name, task_name, variants, models, out_dir, data_path, prompts_dir, limit, no_progress) -> None:
+def run_command(suite_name, task_name, variants, models, out_dir, data_path, prompts_dir, chains, gold, runs_dir, limit,
+                no_progress) -> None:
     """Run models on tasks; an interrupted run continues where it stopped when rerun."""
     from harness.suite_runner import plan_runs, run_plan
 
-    plan = plan_runs(suite_name, task_name, variants, models, data_path)
-    for outcome in run_plan(plan, out_dir, prompts_dir=prompts_dir, limit=limit, progress=not no_progress):
+    plan = plan_runs(suite_name, task_name, variants, models, data_path, tuple(chains) + (("gold",) if gold else ()))
+    for outcome in run_plan(plan, out_dir, prompts_dir=prompts_dir, limit=limit, progress=not no_progress,
+                            runs_dir=runs_dir):
         summary = outcome.summary
         primary = summary["primary_metric"]
         est = summary["metrics"][primary]

@@ -109,5 +109,9 @@ def load_task_data(task: Task, data_path: str | Path | None = None) -> TaskData:
         source = f"hf://{hub.repo}@{hub.revision or 'main'}/{hub.split}"  # type: ignore[union-attr]
     if not rows:
         raise OnkobenchError(f"{source}: the dataset has no rows")
+    if task.dataset.schema_:
+        from harness.schemas import validate_rows
+
+        validate_rows(task.dataset.schema_, rows, source)
     samples = build_samples(task, rows, source)
     return TaskData(samples=samples, source=source, fingerprint=stable_hash(rows, length=32))

@@ -22,8 +22,9 @@ FLUSH_EVERY = 16
 FLUSH_SECONDS = 2.0
 
 
-def run_id_for(task: str, variant: str, model: str) -> str:
-    return f"{task}--{variant}--{model}"
+def run_id_for(task: str, variant: str, model: str, chain_tag: str | None = None) -> str:
+    base = f"{task}--{variant}--{model}"
+    return f"{base}--from-{chain_tag}" if chain_tag else base
 
 
 @dataclass
@@ -34,30 +35,43 @@ class RunOutcome:
     n_reused: int
 
 
+SKIPPED_BY_RULE = "skipped_by_rule"
+
+
 def _response_row(request: Request, response: Response) -> dict[str, Any]:
     return {
         **response.to_dict(),
         "task": request.task,
         "variant": request.variant,
         "sample_id": request.sample_id,
+        "query_index": request.query_index,
+        "query_item": request.query_item,
         "shot_ids": list(request.shot_ids),
         "messages_hash": request.messages_hash,
     }
 
 
-def score_store(store: RunStore, task: Task, data: TaskData, requests: Sequence[Request]) -> list[ScoredSample]:
+def _skipped_response(request: Request) -> Response:
+    return Response(key=request.key, text=request.skip_answer or "", finish_reason=SKIPPED_BY_RULE)
+
+
+def score_store(
+    store: RunStore, task: Task, variant_name: str, data: TaskData, requests: Sequence[Request]
+) -> list[ScoredSample]:
     """Score the stored responses of the current requests (older keys in the file are ignored)."""
-    wanted = {r.key: r.sample_id for r in requests}
-    outputs = {
-        wanted[key]: ModelOutput(text=row.get("text") or "", key=key, error=row.get("error"))
-        for key, row in store.latest_responses().items()
-        if key in wanted
-    }
-    return score_samples(task, data.samples, outputs)
+    stored = store.latest_responses()
+    outputs: dict[str, list[ModelOutput]] = {}
+    for request in requests:  # request order = query order within a sample
+        row = stored.get(request.key)
+        if row is not None:
+            outputs.setdefault(request.sample_id, []).append(
+                ModelOutput(text=row.get("text") or "", key=request.key, error=row.get("error"), item=request.query_item)
+            )
+    return score_samples(task, data.samples, outputs, task.variant(variant_name))
 
 
 def finish_run(store: RunStore, manifest: RunManifest, task: Task, data: TaskData, requests: Sequence[Request]) -> dict[str, Any]:
-    scored = score_store(store, task, data, requests)
+    scored = score_store(store, task, manifest.variant, data, requests)
     store.write_scores(_scored_row(s) for s in scored)
     keys = {r.key for r in requests}
     rows = [row for key, row in store.latest_responses().items() if key in keys]
@@ -69,6 +83,8 @@ def finish_run(store: RunStore, manifest: RunManifest, task: Task, data: TaskDat
 def _scored_row(sample: ScoredSample) -> dict[str, Any]:
     return {
         "sample_id": sample.sample_id,
+        "group": sample.group,
+        "extra": sample.extra,
         "key": sample.key,
         "status": sample.status,
         "reason": sample.reason,
@@ -76,6 +92,19 @@ def _scored_row(sample: ScoredSample) -> dict[str, Any]:
         "target": sample.target,
         "values": sample.values,
     }
+
+
+def dataset_record(task: Task, data: TaskData) -> dict[str, Any]:
+    record = {
+        "source": data.source,
+        "fingerprint": data.fingerprint,
+        "n_samples": len(data.samples),
+        "private": task.dataset.private,
+        "synthetic": task.dataset.synthetic,
+    }
+    if data.chain is not None:
+        record["base_fingerprint"] = data.chain["base_fingerprint"]
+    return record
 
 
 def build_manifest(
@@ -90,13 +119,8 @@ def build_manifest(
         variant=variant_name,
         model=config.model_dump(mode="json"),
         model_config_hash=config.config_hash(),
-        dataset={
-            "source": data.source,
-            "fingerprint": data.fingerprint,
-            "n_samples": len(data.samples),
-            "private": task.dataset.private,
-            "synthetic": task.dataset.synthetic,
-        },
+        dataset=dataset_record(task, data),
+        upstream=data.chain,
         prompt_template_hash=renderer.template_hash(),
         shot_ids=[str(s["id"]) for s in renderer.shots],
         generation=gen.model_dump(mode="json"),
@@ -122,20 +146,23 @@ def run_task_variant(
     requests = build_requests(
         task, variant, data.samples, config.identity(), config.chat_template_kwargs(), renderer=renderer
     )
-    run_id = run_id_for(task.name, variant.name, config.name)
+    run_id = run_id_for(task.name, variant.name, config.name, data.chain["tag"] if data.chain else None)
     store = RunStore(out_dir / run_id)
     store.repair_torn_tail()
     done = {key for key, row in store.latest_responses().items() if row.get("error") is None}
     pending = [r for r in requests if r.key not in done]
     started_at = store.read_manifest().started_at if store.exists() else utc_now()
     engine: dict[str, Any] = store.read_manifest().engine if store.exists() else {}
-    if pending:
+    if any(r.skip_answer is None for r in pending):
         runner = get_runner()
         engine = runner.describe()
     manifest = build_manifest(run_id, task, variant.name, config, data, renderer, engine, started_at)
     store.write_manifest(manifest)
-    if pending:
-        _generate_into(store, runner, pending, progress, desc=f"{config.name} {task.name}[{variant.name}]")
+    skipped = [r for r in pending if r.skip_answer is not None]
+    store.append_responses(_response_row(r, _skipped_response(r)) for r in skipped)
+    to_generate = [r for r in pending if r.skip_answer is None]
+    if to_generate:
+        _generate_into(store, runner, to_generate, progress, desc=f"{config.name} {task.name}[{variant.name}]")
     manifest = manifest.model_copy(update={"finished_at": utc_now()})
     store.write_manifest(manifest)
     summary = finish_run(store, manifest, task, data, requests)
@@ -192,8 +219,7 @@ def score_outputs_file(task: Task, data: TaskData, outputs_path: Path, out_dir: 
     manifest = RunManifest(
         run_id=run_id, task=task.name, task_version=task.version, variant="external",
         model=config.model_dump(mode="json"), model_config_hash=config.config_hash(),
-        dataset={"source": data.source, "fingerprint": data.fingerprint, "n_samples": len(data.samples),
-                 "private": task.dataset.private, "synthetic": task.dataset.synthetic},
+        dataset=dataset_record(task, data), upstream=data.chain,
         prompt_template_hash="", shot_ids=[], generation={}, engine={"engine": "external", "outputs": str(outputs_path)},
         started_at=now, finished_at=now, **provenance(),
     )
@@ -204,7 +230,7 @@ def score_outputs_file(task: Task, data: TaskData, outputs_path: Path, out_dir: 
 
     write_jsonl_atomic(store.responses_path, rows)
     scored = score_samples(
-        task, data.samples, {r["sample_id"]: ModelOutput(text=r["text"], key=r["key"]) for r in rows}
+        task, data.samples, {r["sample_id"]: [ModelOutput(text=r["text"], key=r["key"])] for r in rows}
     )
     store.write_scores(_scored_row(s) for s in scored)
     summary = summarize(manifest, task, scored, rows)

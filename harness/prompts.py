@@ -14,6 +14,10 @@ from harness.datasources import read_jsonl
 from harness.errors import OnkobenchError
 from harness.records import Request, Sampling, stable_hash
 from harness.tasks import Sample, Task, Turn, Variant
+from harness.textmatch import date_candidates, date_questions, dates_near
+
+PROMPT_FILTERS = {"date_candidates": date_candidates, "dates_near": dates_near, "date_questions": date_questions}
+"""Jinja filters for templates and ``queries``/``skip_when_empty`` expressions."""
 
 
 class PromptRenderer:
@@ -30,6 +34,7 @@ class PromptRenderer:
             autoescape=False,  # prompts are plain text, never HTML
             keep_trailing_newline=False,
         )
+        self.env.filters.update(PROMPT_FILTERS)
         self._templates: dict[str, tuple[jinja2.Template, str]] = {}
         self.shots = self._select_shots()
 
@@ -68,7 +73,7 @@ class PromptRenderer:
     def _render(self, ref: str, context: dict[str, Any], sample_id: str) -> str:
         template, _ = self._template(ref)
         try:
-            return template.render(**context).strip()
+            return template.render(**context)
         except jinja2.UndefinedError as err:
             raise OnkobenchError(
                 f"{self.task.name} variant {self.variant.name}: template {ref!r}, sample {sample_id}: {err.message}"
@@ -85,9 +90,37 @@ class PromptRenderer:
                 messages.append({"role": turn.role, "content": self._render(turn.template, context, sample_id)})
         return messages
 
-    def messages(self, sample: Sample) -> list[dict[str, str]]:
-        context = {"sample": {**sample.fields, "id": sample.id}, "shots": self.shots, "k": len(self.shots)}
+    def _context(self, sample: Sample) -> dict[str, Any]:
+        return {"sample": {**sample.fields, "id": sample.id}, "shots": self.shots, "k": len(self.shots)}
+
+    def messages(self, sample: Sample, item: Any = None) -> list[dict[str, str]]:
+        context = self._context(sample)
+        if item is not None:
+            context["item"] = item
         return self._expand(self.variant.turns, context, sample.id)
+
+    def evaluate(self, expression: str, sample: Sample, what: str) -> Any:
+        """A variant's Jinja expression (``queries.each``, ``skip_when_empty``) for one sample."""
+        where = f"{self.task.name} variant {self.variant.name}: {what}"
+        try:
+            compiled = self.env.compile_expression(expression, undefined_to_none=False)
+            return compiled(**self._context(sample))
+        except jinja2.TemplateSyntaxError as err:
+            raise OnkobenchError(f"{where}: invalid expression {expression!r}: {err.message}") from None
+        except jinja2.UndefinedError as err:
+            raise OnkobenchError(f"{where}: sample {sample.id}: {err.message}") from None
+
+    def queries(self, sample: Sample) -> list[tuple[Any, list[dict[str, str]] | None]]:
+        """(item, messages) per query; messages None means skipped by rule."""
+        variant = self.variant
+        if variant.skip_when_empty and not self.evaluate(variant.skip_when_empty, sample, "skip_when_empty"):
+            return [(None, None)]
+        if variant.queries is None:
+            return [(None, self.messages(sample))]
+        items = list(self.evaluate(variant.queries.each, sample, "queries.each") or [])
+        if not items:
+            return [(None, None)]
+        return [(item, self.messages(sample, item)) for item in items]
 
     def template_hash(self) -> str:
         """Hash of every template source and example this variant uses."""
@@ -131,23 +164,31 @@ def build_requests(
     shot_ids = tuple(str(s["id"]) for s in renderer.shots)
     requests = []
     for sample in samples:
-        messages = renderer.messages(sample)
-        key = stable_hash(
-            {"model": model_identity, "messages": messages, "sampling": sampling, "chat_template_kwargs": kwargs},
-            length=24,
-        )
-        requests.append(
-            Request(
-                key=key,
-                task=task.name,
-                variant=variant.name,
-                sample_id=sample.id,
-                messages=tuple(messages),
-                sampling=sampling,
-                shot_ids=shot_ids,
-                inputs=sample.fields,
-                answer_kind=task.answer_kind,
-                chat_template_kwargs=kwargs,
+        for index, (item, messages) in enumerate(renderer.queries(sample)):
+            skipped = messages is None
+            key = stable_hash(
+                {
+                    "model": model_identity, "task": task.name, "sample": sample.id, "query": index,
+                    "messages": messages, "sampling": sampling, "chat_template_kwargs": kwargs,
+                    "skip_answer": variant.skip_answer if skipped else None,
+                },
+                length=24,
             )
-        )
+            requests.append(
+                Request(
+                    key=key,
+                    task=task.name,
+                    variant=variant.name,
+                    sample_id=sample.id,
+                    messages=tuple(messages or ()),
+                    sampling=sampling,
+                    shot_ids=shot_ids,
+                    inputs=sample.fields,
+                    answer_kind=task.answer_kind,
+                    chat_template_kwargs=kwargs,
+                    query_index=index,
+                    query_item=item,
+                    skip_answer=variant.skip_answer if skipped else None,
+                )
+            )
     return requests

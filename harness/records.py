@@ -50,6 +50,12 @@ class Request:
     answer_kind: str = ""
     """What the task asks for (e.g. ``icd10gm_code``); LLM runners ignore it."""
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
+    query_index: int = 0
+    """Position among the sample's queries (variants with several queries per sample)."""
+    query_item: Any = None
+    """The element this query asks about (e.g. a candidate date), stored with the response."""
+    skip_answer: str | None = None
+    """Set when a rule answers this query without a model (e.g. no candidate dates); never sent."""
 
     @property
     def messages_hash(self) -> str:

@@ -42,13 +42,41 @@ class Row:
 
 
 @dataclass
+class PublishedRef:
+    model: str
+    variant: str | None
+    value: float
+    note: str
+    source: str
+    same_data: bool
+    """Measured on the same data set as this table (else shown apart, never ranked with it)."""
+
+
+@dataclass
 class TaskTable:
+    """Rows that can be ranked together: one task, one dataset, one upstream chain."""
+
     task: str
     family: str
     primary_metric: str
     metric_order: list[str]
     rows: list[Row] = field(default_factory=list)
     dataset: dict[str, Any] = field(default_factory=dict)
+    upstream: dict[str, Any] | None = None
+    published: list[PublishedRef] = field(default_factory=list)
+
+    @property
+    def anchor(self) -> str:
+        tag = (self.upstream or {}).get("tag")
+        return f"{self.task}--{self.dataset.get('base_fingerprint', self.dataset.get('fingerprint', ''))[:8]}" + (f"--{tag}" if tag else "")
+
+    @property
+    def chain_label(self) -> str:
+        if not self.upstream:
+            return ""
+        if self.upstream.get("tag") == "gold":
+            return "on gold inputs"
+        return f"on run {self.upstream.get('run_id')}"
 
     @property
     def has_malformed(self) -> bool:
@@ -84,22 +112,47 @@ def _interval(row: Row) -> tuple[float, float]:
     return (math.nan if lo is None else lo, math.nan if hi is None else hi)
 
 
-def build_tables(folders: list[Path]) -> list[TaskTable]:
-    tables: dict[str, TaskTable] = {}
+def _table_key(summary: dict[str, Any]) -> tuple[str, str, str]:
+    dataset = summary["dataset"]
+    upstream = summary.get("upstream") or {}
+    return (summary["task"], dataset.get("base_fingerprint", dataset["fingerprint"]), upstream.get("tag") or "")
+
+
+def _attach_published(tables: dict[tuple[str, str, str], TaskTable], published_dir: Path | None) -> None:
+    from harness.published import PUBLISHED_DIR, load_published
+
+    for reference in load_published(published_dir or PUBLISHED_DIR):
+        for table in tables.values():
+            if (table.upstream or {}).get("tag") == "gold":
+                continue  # the studies report chained results, not gold-input ones
+            same_data = table.dataset.get("source", "").startswith(reference.dataset)
+            for row in reference.rows:
+                if row.task == table.task and row.metric == table.primary_metric:
+                    table.published.append(
+                        PublishedRef(row.model, row.variant, row.value, row.note, reference.source, same_data)
+                    )
+
+
+def build_tables(folders: list[Path], published_dir: Path | None = None) -> list[TaskTable]:
+    tables: dict[tuple[str, str, str], TaskTable] = {}
     for folder in folders:
         summary = read_json(folder / SUMMARY)
-        task = summary.get("task")
-        if not task or "metrics" not in summary:
+        if not summary.get("task") or "metrics" not in summary:
             raise OnkobenchError(f"{folder / SUMMARY}: not a run summary")
-        if task not in tables:
+        key = _table_key(summary)
+        if key not in tables:
             order = summary.get("metric_order") or list(summary["metrics"])
-            tables[task] = TaskTable(task, summary["family"], summary["primary_metric"], order, dataset=summary["dataset"])
-        tables[task].rows.append(Row(summary, folder))
+            tables[key] = TaskTable(
+                summary["task"], summary["family"], summary["primary_metric"], order,
+                dataset=summary["dataset"], upstream=summary.get("upstream"),
+            )
+        tables[key].rows.append(Row(summary, folder))
+    _attach_published(tables, published_dir)
     for table in tables.values():
         table.rows.sort(key=lambda r: (-(r.primary.get("value") or -1.0), r.summary["model"]["name"], r.summary["variant"]))
         for row, rank in zip(table.rows, ranks_with_ties([_interval(r) for r in table.rows])):
             row.rank = rank
-    return [tables[name] for name in sorted(tables)]
+    return [tables[key] for key in sorted(tables)]
 
 
 def _percent(value: float | None, digits: int = 1) -> str:
@@ -157,10 +210,10 @@ def _sample_rows(folder: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def build_site(run_paths: list[Path], out_dir: Path) -> Path:
+def build_site(run_paths: list[Path], out_dir: Path, published_dir: Path | None = None) -> Path:
     """Write ``index.html``, one page per run and the static assets; returns the index path."""
     folders = find_run_folders(run_paths)
-    tables = build_tables(folders)
+    tables = build_tables(folders, published_dir)
     env = _environment()
     out_dir.mkdir(parents=True, exist_ok=True)
     static_out = out_dir / "static"

@@ -43,6 +43,8 @@ class RunManifest(BaseModel):
     hardware: dict[str, Any]
     engine: dict[str, Any] = {}
     """What the runner reported about itself (engine, version, device)."""
+    upstream: dict[str, Any] | None = None
+    """For a chained step: the run (or gold labels) its samples were built from."""
     started_at: str
     finished_at: str | None = None
 

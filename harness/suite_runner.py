@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.chains import chained_data, resolve_chain
 from harness.datasources import load_task_data
 from harness.errors import OnkobenchError
 from harness.evaluation import RunOutcome, run_task_variant
@@ -21,69 +22,89 @@ class PlannedTask:
     task: Task
     variants: tuple[str, ...]
     data_path: Path | None
-
-
-@dataclass(frozen=True)
-class Plan:
-    tasks: tuple[PlannedTask, ...]
     models: tuple[tuple[ModelConfig, Path], ...]
+    chains: tuple[str, ...] = ()
+
+
+def _checked_chains(task: Task, chains: Sequence[str]) -> tuple[str, ...]:
+    if task.upstream is None and chains:
+        raise OnkobenchError(f"task {task.name} is not a chained step; --chain/--gold do not apply")
+    if task.upstream is not None and not chains:
+        raise OnkobenchError(f"task {task.name} builds on {task.upstream.task}: give --chain RUN_DIR|best|own-best or --gold")
+    return tuple(chains)
 
 
 def plan_runs(
-    suite_name: str | None, task_name: str | None, variants: Sequence[str], models: Sequence[str], data_path: Path | None
-) -> Plan:
+    suite_name: str | None,
+    task_name: str | None,
+    variants: Sequence[str],
+    models: Sequence[str],
+    data_path: Path | None,
+    chains: Sequence[str] = (),
+) -> list[PlannedTask]:
     """Resolve and validate everything before the first request is sent."""
     if bool(suite_name) == bool(task_name):
         raise OnkobenchError("give exactly one of --suite or --task")
     if suite_name:
-        suite = load_suite(suite_name)
-        if data_path is not None:
-            raise OnkobenchError("--data applies to a single --task, not to a suite")
-        entries = [(entry.task, entry.variants) for entry in suite.tasks]
-        model_names = list(models) or list(suite.models)
+        suite, suite_path = load_suite(suite_name)
+        if chains:
+            raise OnkobenchError("--chain and --gold apply to a single --task; a suite sets them per task")
+        # --data replaces every task's data: the steps of a suite share one dataset
+        entries = [
+            (e.task, e.variants, list(models) or list(e.models or suite.models),
+             data_path or ((suite_path.parent / e.data).resolve() if e.data else None), e.chain)
+            for e in suite.tasks
+        ]
     else:
-        entries = [(task_name, tuple(variants) or None)]
-        model_names = list(models)
-    if not model_names:
-        raise OnkobenchError("no model given (--model NAME or a suite with models)")
+        entries = [(task_name, tuple(variants) or None, list(models), data_path, tuple(chains))]
+    configs: dict[str, tuple[ModelConfig, Path]] = {}
     planned = []
-    for name, wanted in entries:
+    for name, wanted, model_names, path, entry_chains in entries:
+        if not model_names:
+            raise OnkobenchError(f"no model for task {name} (--model NAME or models in the suite)")
         task = load_task(name)  # type: ignore[arg-type]
         chosen = tuple(wanted) if wanted else tuple(task.variants)
         for variant in chosen:
             task.variant(variant)
-        planned.append(PlannedTask(task, chosen, data_path))
-    configs = tuple(load_model_config(name) for name in model_names)
-    return Plan(tuple(planned), configs)
+        for model in model_names:
+            if model not in configs:
+                configs[model] = load_model_config(model)
+        planned.append(
+            PlannedTask(task, chosen, path, tuple(configs[m] for m in model_names), _checked_chains(task, entry_chains))
+        )
+    return planned
 
 
 def run_plan(
-    plan: Plan, out_dir: Path, prompts_dir: Path | None = None, limit: int | None = None, progress: bool = True
+    plan: Sequence[PlannedTask], out_dir: Path, prompts_dir: Path | None = None, limit: int | None = None,
+    progress: bool = True, runs_dir: Path | None = None,
 ) -> Iterator[RunOutcome]:
-    data_cache: dict[str, TaskData] = {}
-    for config, config_path in plan.models:
-        runner: Runner | None = None
+    """Task by task in plan order (a chained step needs the previous step's runs); runners are reused."""
+    runners: dict[str, Runner] = {}
+    try:
+        for planned in plan:
+            base = load_task_data(planned.task, planned.data_path)
+            if limit is not None:
+                base = TaskData(base.samples[:limit], base.source, base.fingerprint)
+            for config, config_path in planned.models:
 
-        def get_runner() -> Runner:
-            nonlocal runner
-            if runner is None:
-                runner = create_runner(config, config_path.parent)
-            return runner
+                def get_runner(config: ModelConfig = config, config_path: Path = config_path) -> Runner:
+                    if config.name not in runners:
+                        runners[config.name] = create_runner(config, config_path.parent)
+                    return runners[config.name]
 
-        try:
-            for planned in plan.tasks:
-                if planned.task.name not in data_cache:
-                    data = load_task_data(planned.task, planned.data_path)
-                    if limit is not None:
-                        data = TaskData(data.samples[:limit], data.source, data.fingerprint)
-                    data_cache[planned.task.name] = data
                 # a prompt-free baseline gives the same answers for every variant: run it once
                 variants = planned.variants if config.uses_prompt else planned.variants[:1]
-                for variant in variants:
-                    yield run_task_variant(
-                        planned.task, variant, config, data_cache[planned.task.name], out_dir, get_runner,
-                        prompts_dir=prompts_dir, progress=progress,
-                    )
-        finally:
-            if runner is not None:
-                runner.close()
+                for chain in planned.chains or (None,):
+                    for variant in variants:
+                        data = base
+                        if chain is not None:
+                            source = resolve_chain(planned.task, chain, runs_dir or out_dir, base.fingerprint, config.name)
+                            data = chained_data(planned.task, planned.task.variant(variant), base, source)
+                        yield run_task_variant(
+                            planned.task, variant, config, data, out_dir, get_runner,
+                            prompts_dir=prompts_dir, progress=progress,
+                        )
+    finally:
+        for runner in runners.values():
+            runner.close()

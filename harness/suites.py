@@ -18,6 +18,12 @@ class SuiteTask(BaseModel):
     task: str
     variants: tuple[str, ...] | None = None
     """None means every variant of the task."""
+    models: tuple[str, ...] | None = None
+    """Models for this task only (e.g. baselines that answer just this kind); None = the suite's."""
+    chain: tuple[str, ...] = ()
+    """For a chained step: ``best``, ``own-best``, ``gold`` or run folders; one set of runs each."""
+    data: str | None = None
+    """A local copy of the dataset, relative to the suite file."""
 
 
 class Suite(BaseModel):
@@ -29,7 +35,7 @@ class Suite(BaseModel):
     tasks: tuple[SuiteTask, ...]
 
 
-def load_suite(name_or_path: str, suites_dir: Path | None = None) -> Suite:
+def load_suite(name_or_path: str, suites_dir: Path | None = None) -> tuple[Suite, Path]:
     path = Path(name_or_path)
     if not name_or_path.endswith((".yaml", ".yml")):
         path = (suites_dir or SUITES_DIR) / f"{name_or_path}.yaml"
@@ -39,4 +45,4 @@ def load_suite(name_or_path: str, suites_dir: Path | None = None) -> Suite:
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise OnkobenchError(f"{path}: a suite must be a YAML mapping")
-    return validated(Suite, data, str(path))
+    return validated(Suite, data, str(path)), path

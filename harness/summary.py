@@ -58,6 +58,7 @@ def summarize(
         },
         "model_config_hash": manifest.model_config_hash,
         "dataset": manifest.dataset,
+        "upstream": manifest.upstream,
         "primary_metric": task.primary_metric,
         "metrics": {name: estimate.to_dict() for name, estimate in metrics.items()},
         "metric_order": list(task.metrics),

@@ -37,12 +37,16 @@ class HubSource(_Frozen):
 
 
 class DatasetSpec(_Frozen):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
     path: str | None = None
     """Local file (.jsonl, .json, .parquet, .csv); relative paths start at the task's folder."""
     hub: HubSource | None = None
     id_field: str | None = None
     """Column holding the sample id; None means the row index (as UroLlmEval uses it)."""
     required_columns: tuple[str, ...] = ()
+    schema_: str | None = Field(default=None, alias="schema")
+    """Registered row schema every row must fit (e.g. ``urollmevalset``)."""
     private: bool = False
     """Private data: outputs may quote it, so nothing per-sample is ever published."""
     synthetic: bool = False
@@ -106,6 +110,13 @@ class Turn(_Frozen):
         return self
 
 
+class QuerySpec(_Frozen):
+    """Several queries per sample: one per element of a list, bound as ``item`` in the templates."""
+
+    each: str
+    """Jinja expression over ``sample`` giving the list (e.g. candidate dates near the diagnosis)."""
+
+
 class Variant(_Frozen):
     name: str
     description: str = ""
@@ -113,13 +124,37 @@ class Variant(_Frozen):
     shots: ShotSpec | None = None
     generation: dict[str, Any] = {}
     """Overrides of the task's generation settings for this variant."""
+    parser: ComponentSpec | None = None
+    """Overrides the task's parser (e.g. yes/no answers of a verify variant)."""
+    queries: QuerySpec | None = None
+    aggregate: ComponentSpec | None = None
+    """Combines the parsed answers of a sample's queries into its answer; needed with ``queries``."""
+    skip_when_empty: str | None = None
+    """Jinja expression over ``sample``; when it gives an empty value no query is sent (skipped by rule)."""
+    skip_answer: str = ""
+    """The answer recorded for a query skipped by rule (and for a sample with no ``queries`` items)."""
+    upstream: dict[str, Any] = {}
+    """Options for building this variant's samples from an earlier step's run."""
 
     @model_validator(mode="after")
-    def _shots_need_block(self) -> "Variant":
+    def _consistent(self) -> "Variant":
         has_block = any(t.shots is not None for t in self.turns)
         if has_block != (self.shots is not None):
             raise ValueError("a 'shots' turn block and a 'shots' spec go together")
+        if (self.queries is None) != (self.aggregate is None):
+            raise ValueError("'queries' and 'aggregate' go together")
         return self
+
+
+class UpstreamSpec(_Frozen):
+    """A chained step: samples come from a run of ``task`` (or from gold labels) over the same data."""
+
+    task: str
+    expand: str
+    """Registered builder: base samples + the upstream run's scored answers -> this step's samples."""
+    gold: str
+    """Registered builder of the same samples from gold labels (``--gold``)."""
+    options: dict[str, Any] = {}
 
 
 class Task(_Frozen):
@@ -137,6 +172,7 @@ class Task(_Frozen):
     primary_metric: str
     generation: GenerationSpec
     variants: dict[str, Variant]
+    upstream: UpstreamSpec | None = None
     folder: Path = Field(exclude=True)
 
     @model_validator(mode="before")
@@ -182,7 +218,10 @@ class Sample:
     id: str
     fields: dict[str, Any]
     target: Any
-    metadata: dict[str, Any] = field(default_factory=dict)
+    group: str | None = None
+    """The unit this sample belongs to (the snippet of a step-2 query); None = itself."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Fields a chained step added to the row (e.g. the diagnosis found in step 1); also in ``fields``."""
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -292,6 +331,8 @@ class TaskData:
     samples: list[Sample]
     source: str
     fingerprint: str
+    chain: dict[str, Any] | None = None
+    """For a chained step: where its samples came from (``tag``, ``run_id``, ``folder``, or gold)."""
 
     @cached_property
     def by_id(self) -> dict[str, Sample]:

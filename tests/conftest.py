@@ -25,6 +25,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="gpu: pass --rungpu on a lent GPU"))
 
 
+@pytest.fixture(autouse=True)
+def _offline_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    # tests never reach the Hugging Face hub; without this a missing dataset costs a minute of retries
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+
+
 @pytest.fixture
 def mini_tasks(tmp_path: Path) -> Path:
     """A copy of the hand-written fixture task family, safe to edit in a test."""

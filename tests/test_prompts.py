@@ -7,7 +7,10 @@ import pytest
 from harness.datasources import load_task_data
 from harness.errors import OnkobenchError
 from harness.prompts import PromptRenderer, build_requests
+from harness.chains import ChainSource, chained_data
 from harness.tasks import load_all_tasks, load_task_file
+
+from conftest import REPO_ROOT
 
 IDENTITY = {"name": "m", "model_id": "x", "revision": "r"}
 
@@ -70,11 +73,27 @@ def test_template_hash_follows_includes() -> None:
     assert len(renderer.template_hash()) == 16
 
 
+SYNTHETIC_SNIPPETS = REPO_ROOT / "tasks" / "demo" / "data" / "snippets.jsonl"
+
+
+def shipped_task_data(task):
+    """The task's own data, or for the gated UroLlmEvalSet the synthetic demo snippets in its schema."""
+    if task.dataset.path is not None:
+        return load_task_data(task)
+    base = load_task_data(task, SYNTHETIC_SNIPPETS)
+    return base
+
+
 @pytest.mark.parametrize("name", sorted(load_all_tasks()))
 def test_every_shipped_variant_renders(name: str) -> None:
     task = load_all_tasks()[name]
-    data = load_task_data(task)
+    base = shipped_task_data(task)
     for variant in task.variants.values():
-        requests = build_requests(task, variant, data.samples[:3], IDENTITY)
-        assert requests and all(r.messages[-1]["role"] == "user" for r in requests)
-        assert all(data.by_id[r.sample_id].fields["text"] in r.messages[-1]["content"] for r in requests)
+        data = chained_data(task, variant, base, ChainSource(None)) if task.upstream else base
+        requests = build_requests(task, variant, data.samples[:6], IDENTITY)
+        sent = [r for r in requests if r.skip_answer is None]
+        assert sent, variant.name
+        for request in sent:
+            assert request.messages[-1]["role"] == "user"
+            assert all(m["content"] and m["content"] == m["content"].strip() for m in request.messages)
+            assert data.by_id[request.sample_id].fields["text"] in request.messages[-1]["content"] or task.upstream

@@ -17,7 +17,10 @@ from harness.config_io import read_yaml
 
 DETECTION_KIND = "tumour_mentions"
 """Answer kind of tumour detection tasks: a JSON array of the diagnoses found."""
-METHODS = ("lexicon_exact", "lexicon_fuzzy")
+CATEGORY_KIND = "icd10_category"
+"""Three-character ICD-10 code of the ``diagnosis`` input (UroLlmEval step 2)."""
+DATE_KIND = "first_diagnosis_date"
+METHODS = ("lexicon_exact", "lexicon_fuzzy", "regex_date")
 _SENTENCE_SPLIT = re.compile(r"(?:\n|(?<=[.;!?])\s+)")
 
 
@@ -27,21 +30,24 @@ def _normalise(text: str) -> str:
 
 class BaselineRunner:
     """``lexicon_exact``: longest lexicon term found in the text; ``lexicon_fuzzy``: rapidfuzz best match,
-    and for detection keyword stems with negation cues per sentence."""
+    and for detection keyword stems with negation cues per sentence; ``regex_date``: UroLlmEval's step-3
+    heuristic, the first regex date within ``max_line_dist`` lines of the fuzzily located diagnosis."""
 
     def __init__(self, config: ModelConfig, config_dir: Path) -> None:
         options = dict(config.options)
+        self.name = config.name
         self.method = options.pop("method", None)
         if self.method not in METHODS:
             raise OnkobenchError(f"model {config.name}: options.method must be one of {', '.join(METHODS)}")
         self.min_score = float(options.pop("min_score", 60))
+        self.max_line_dist = int(options.pop("max_line_dist", 0))
         lexicon_path = options.pop("lexicon", None)
         keywords_path = options.pop("keywords", None)
         if options:
             raise OnkobenchError(f"model {config.name}: unknown baseline option(s) {', '.join(options)}")
-        if lexicon_path is None:
+        if lexicon_path is None and self.method != "regex_date":
             raise OnkobenchError(f"model {config.name}: options.lexicon is required")
-        self.lexicon = self._load_lexicon(config_dir / lexicon_path)
+        self.lexicon = self._load_lexicon(config_dir / lexicon_path) if lexicon_path else []
         self.keywords = self._load_keywords(config_dir / keywords_path) if keywords_path else None
         if self.method == "lexicon_fuzzy" and self.keywords is None:
             raise OnkobenchError(f"model {config.name}: lexicon_fuzzy needs options.keywords")
@@ -68,11 +74,11 @@ class BaselineRunner:
     def close(self) -> None:
         pass
 
-    def _text(self, request: Request) -> str:
-        text = request.inputs.get("text")
-        if not isinstance(text, str):
-            raise OnkobenchError(f"baseline: task {request.task} has no 'text' input field")
-        return text
+    def _field(self, request: Request, name: str) -> str:
+        value = request.inputs.get(name)
+        if not isinstance(value, str):
+            raise OnkobenchError(f"baseline {self.name}: task {request.task} has no {name!r} input field")
+        return value
 
     def _detect(self, text: str) -> list[str]:
         if self.method == "lexicon_exact":
@@ -105,10 +111,21 @@ class BaselineRunner:
         return str(entries[best[2]][field])
 
     def answer(self, request: Request) -> str:
-        text = self._text(request)
-        if request.answer_kind == DETECTION_KIND:
-            return json.dumps(self._detect(text), ensure_ascii=False)
-        return self._code(text, request.answer_kind)
+        kind = request.answer_kind
+        if self.method == "regex_date":
+            if kind != DATE_KIND:
+                raise OnkobenchError(f"baseline {self.name} ({self.method}) answers only {DATE_KIND} tasks, not {request.task}")
+            from harness.textmatch import first_date_near
+
+            date = first_date_near(self._field(request, "text"), self._field(request, "diagnosis"), self.max_line_dist)
+            return date or "Nein"
+        if kind == DATE_KIND:
+            raise OnkobenchError(f"baseline {self.name} ({self.method}) cannot answer {DATE_KIND} tasks ({request.task})")
+        if kind == DETECTION_KIND:
+            return json.dumps(self._detect(self._field(request, "text")), ensure_ascii=False)
+        if kind == CATEGORY_KIND:
+            return self._code(self._field(request, "diagnosis"), "icd10gm_code")[:3]
+        return self._code(self._field(request, "text"), kind)
 
     def generate(self, requests: Sequence[Request]) -> Iterator[Response]:
         for request in requests:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from harness.scoring.aggregators import AGGREGATORS, make_aggregator
 from harness.scoring.metrics import METRICS, ScoredSample, compute_metrics
 from harness.scoring.parsers import ERROR, MISSING, PARSERS, Parsed, make_parser
 from harness.scoring.scorers import SCORERS, make_scorer
-from harness.tasks import Sample, Task
+from harness.tasks import Sample, Task, Variant
 
-__all__ = ["METRICS", "PARSERS", "SCORERS", "ModelOutput", "ScoredSample", "compute_metrics", "score_samples"]
+__all__ = [
+    "AGGREGATORS", "METRICS", "PARSERS", "SCORERS", "ModelOutput", "ScoredSample", "compute_metrics", "score_samples",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,30 +24,48 @@ class ModelOutput:
     text: str
     key: str | None = None
     error: str | None = None
+    item: Any = None
+    """The query's item (e.g. the candidate date a verify question asked about)."""
 
 
-def score_samples(task: Task, samples: Sequence[Sample], outputs: Mapping[str, ModelOutput]) -> list[ScoredSample]:
-    """Parse and score every sample; a sample with no output is scored as missing (wrong)."""
-    parse = make_parser(task.parser.name, task.parser.options)
+def score_samples(
+    task: Task,
+    samples: Sequence[Sample],
+    outputs: Mapping[str, Sequence[ModelOutput]],
+    variant: Variant | None = None,
+) -> list[ScoredSample]:
+    """Parse and score every sample from its query outputs; a sample with none is scored as missing."""
+    parser_spec = variant.parser if variant is not None and variant.parser is not None else task.parser
+    parse = make_parser(parser_spec.name, parser_spec.options)
+    aggregate = (
+        make_aggregator(variant.aggregate.name, variant.aggregate.options)
+        if variant is not None and variant.aggregate is not None
+        else None
+    )
     score = make_scorer(task.scorer.name, task.scorer.options)
     scored = []
     for sample in samples:
-        output = outputs.get(sample.id)
-        if output is None:
+        answers = outputs.get(sample.id) or []
+        errors = [o.error for o in answers if o.error is not None]
+        if not answers:
             parsed = Parsed(None, MISSING, "no output for this sample")
-        elif output.error is not None:
-            parsed = Parsed(None, ERROR, output.error)
+        elif errors:
+            parsed = Parsed(None, ERROR, errors[0])
+        elif aggregate is not None:
+            parsed = aggregate([(o.item, parse(o.text)) for o in answers])
         else:
-            parsed = parse(output.text)
+            parsed = parse(answers[0].text)
         scored.append(
             ScoredSample(
                 sample_id=sample.id,
-                key=output.key if output else None,
+                key=answers[0].key if answers else None,
                 status=parsed.status,
                 reason=parsed.reason,
                 answer=parsed.value,
                 target=sample.target,
                 values=score(parsed, sample.target),
+                group=sample.group,
+                extra=sample.extra,
             )
         )
     return scored

@@ -24,10 +24,20 @@ class ScoredSample:
     answer: Any
     target: Any
     values: dict[str, Any] = field(default_factory=dict)
+    group: str | None = None
+    """The unit several samples belong to (the snippet of a step-2 query); None = the sample itself."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """The sample's chained-step fields, kept so that a later step can build on this one."""
 
     @property
     def ok(self) -> bool:
         return self.status == OK
+
+    @property
+    def na(self) -> bool:
+        """No usable answer: the scorer's own NA flag where it sets one (C77-C79), else not parsed."""
+        flag = self.values.get("na")
+        return bool(flag) if flag is not None else not self.ok
 
 
 Metric = Callable[[Sequence[ScoredSample]], Estimate]
@@ -118,6 +128,65 @@ def f1(samples: Sequence[ScoredSample]) -> Estimate:
     """F1 of the positive class on well-formed outputs; percentile bootstrap interval."""
     pairs = np.array(_gold_predicted(samples), dtype=bool).reshape(-1, 2)
     return bootstrap_interval(pairs, _f1_of_stack)
+
+
+METRICS.add("p_correct_total", accuracy)
+METRICS.add("recall", sensitivity)
+
+
+@METRICS.register("p_correct")
+def p_correct(samples: Sequence[ScoredSample]) -> Estimate:
+    """Share correct among samples with a usable answer (NA left out; UroLlmEval "Accuracy (excl. NA)")."""
+    return _share([s for s in samples if not s.na], lambda s: bool(s.values.get("correct")))
+
+
+@METRICS.register("p_na")
+def p_na(samples: Sequence[ScoredSample]) -> Estimate:
+    """Share of samples with no usable answer (UroLlmEval NA; in step 2 C77-C79 answers count as NA)."""
+    return _share(samples, lambda s: s.na)
+
+
+METRICS.add("p_potentially_correct_diagnoses", p_correct)
+
+
+@METRICS.register("p_C77_79")
+def p_c77_79(samples: Sequence[ScoredSample]) -> Estimate:
+    """Share of step-2 answers coding a metastasis (C77, C78, C79)."""
+    return _share(samples, lambda s: bool(s.values.get("c77_79")))
+
+
+def _snippet_sets(samples: Sequence[ScoredSample]) -> list[tuple[set[str], set[str]]]:
+    """Per snippet: (gold codes, all parsed codes of its queries, C77-C79 included)."""
+    groups: dict[str, tuple[set[str], set[str]]] = {}
+    for s in samples:
+        gold, combined = groups.setdefault(s.group or s.sample_id, (set(s.values.get("gold") or []), set()))
+        if s.values.get("code"):
+            combined.add(s.values["code"])
+    return list(groups.values())
+
+
+_SECONDARY = frozenset({"C77", "C78", "C79"})
+
+
+@METRICS.register("p_all_diagnoses_found_in_snippets_with_diagnoses")
+def p_all_found(samples: Sequence[ScoredSample]) -> Estimate:
+    """Step 2, per snippet with gold codes: every gold code is among the snippet's answers."""
+    sets = [(gold, combined) for gold, combined in _snippet_sets(samples) if gold]
+    return wilson_interval(sum(gold <= combined for gold, combined in sets), len(sets))
+
+
+@METRICS.register("p_no_other_diagnoses_found_for_snippet")
+def p_no_other(samples: Sequence[ScoredSample]) -> Estimate:
+    """Step 2, per snippet with queries: no answer outside the gold codes and C77-C79."""
+    sets = _snippet_sets(samples)
+    return wilson_interval(sum(combined <= gold | _SECONDARY for gold, combined in sets), len(sets))
+
+
+@METRICS.register("p_snippets_correct")
+def p_snippets_correct(samples: Sequence[ScoredSample]) -> Estimate:
+    """Step 2 primary metric, per snippet with queries: all gold codes found and no other code."""
+    sets = _snippet_sets(samples)
+    return wilson_interval(sum(gold <= combined and combined <= gold | _SECONDARY for gold, combined in sets), len(sets))
 
 
 def compute_metrics(names: Sequence[str], samples: Sequence[ScoredSample]) -> dict[str, Estimate]:
