@@ -21,6 +21,7 @@ install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/onkobench run --suite demo --out $(RUNS)
+	$(BIN)/onkobench run --suite urollmeval-demo --out $(RUNS)
 	$(BIN)/onkobench report $(RUNS) --out $(SITE)
 
 site: install

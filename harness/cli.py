@@ -78,7 +78,8 @@ def run_command(suite_name, task_name, variants, models, out_dir, data_path, pro
     """Run models on tasks; an interrupted run continues where it stopped when rerun."""
     from harness.suite_runner import plan_runs, run_plan
 
-    plan = plan_runs(suite_name, task_name, variants, models, data_path, tuple(chains) + (("gold",) if gold else ()))
+    plan = plan_runs(suite_name, task_name, variants, models, data_path, tuple(chains) + (("gold",) if gold else ()),
+                     prompts_dir=prompts_dir)
     for outcome in run_plan(plan, out_dir, prompts_dir=prompts_dir, limit=limit, progress=not no_progress,
                             runs_dir=runs_dir):
         summary = outcome.summary
@@ -100,7 +101,7 @@ def run_command(suite_name, task_name, variants, models, out_dir, data_path, pro
 def score_command(task_name, data_path, outputs_path, model_name, out_dir) -> None:
     """Score outputs produced elsewhere; prints and writes the same metrics as a run."""
     from harness.datasources import load_task_data
-    from harness.evaluation import score_outputs_file
+    from harness.external import score_outputs_file
     from harness.tasks import load_task
 
     task = load_task(task_name)
@@ -111,6 +112,27 @@ def score_command(task_name, data_path, outputs_path, model_name, out_dir) -> No
     for metric, est in outcome.summary["metrics"].items():
         click.echo(f"  {metric:<28} {_fmt(est)}")
     click.echo(f"written to {outcome.folder}")
+
+
+@main.group("prompts")
+def prompts_group() -> None:
+    """Prompt packs: swap a task's prompt wording with --prompts DIR."""
+
+
+@prompts_group.command("import-urollmeval")
+@click.argument("checkout", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the pack (git-ignored inside; never commit it).")
+def import_urollmeval_command(checkout: Path, out_dir: Path) -> None:
+    """Build a prompt pack from a local checkout of the UroLlmEval code, using its own prompt builders."""
+    from harness.urollmeval_import import import_urollmeval
+
+    report = import_urollmeval(checkout, out_dir)
+    for task, notes in report.items():
+        click.echo(f"{task}: written to {out_dir / (task + '.yaml')}")
+        for variant, note in notes.items():
+            click.echo(f"  {variant}: {note}")
+    click.echo(f"use it with: onkobench run ... --prompts {out_dir}")
 
 
 @main.command("report")

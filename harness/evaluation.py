@@ -72,7 +72,7 @@ def score_store(
 
 def finish_run(store: RunStore, manifest: RunManifest, task: Task, data: TaskData, requests: Sequence[Request]) -> dict[str, Any]:
     scored = score_store(store, task, manifest.variant, data, requests)
-    store.write_scores(_scored_row(s) for s in scored)
+    store.write_scores(scored_row(s) for s in scored)
     keys = {r.key for r in requests}
     rows = [row for key, row in store.latest_responses().items() if key in keys]
     summary = summarize(manifest, task, scored, rows)
@@ -80,7 +80,7 @@ def finish_run(store: RunStore, manifest: RunManifest, task: Task, data: TaskDat
     return summary
 
 
-def _scored_row(sample: ScoredSample) -> dict[str, Any]:
+def scored_row(sample: ScoredSample) -> dict[str, Any]:
     return {
         "sample_id": sample.sample_id,
         "group": sample.group,
@@ -187,52 +187,3 @@ def _generate_into(store: RunStore, runner: Runner, pending: Sequence[Request], 
         finally:
             # whatever finished before an error or Ctrl-C is kept
             store.append_responses(buffer)
-
-
-def read_outputs_file(path: Path, known_ids: set[str]) -> dict[str, str]:
-    """``{"id": ..., "output": ...}`` per line -> {sample id: output}; errors name the line."""
-    from harness.datasources import read_jsonl
-    from harness.errors import OnkobenchError
-
-    outputs: dict[str, str] = {}
-    for number, row in enumerate(read_jsonl(path), start=1):
-        if "id" not in row or "output" not in row:
-            raise OnkobenchError(f"{path}: record {number}: needs keys 'id' and 'output'")
-        sample_id = str(row["id"])
-        if not isinstance(row["output"], str):
-            raise OnkobenchError(f"{path}: record {number}: 'output' must be a string")
-        if sample_id not in known_ids:
-            raise OnkobenchError(f"{path}: record {number}: id {sample_id!r} is not a sample id of the dataset")
-        if sample_id in outputs:
-            raise OnkobenchError(f"{path}: record {number}: id {sample_id!r} appears twice")
-        outputs[sample_id] = row["output"]
-    return outputs
-
-
-def score_outputs_file(task: Task, data: TaskData, outputs_path: Path, out_dir: Path, model_name: str) -> RunOutcome:
-    """Score outputs produced elsewhere as a run folder of their own (model runner ``external``)."""
-    outputs = read_outputs_file(outputs_path, set(data.by_id))
-    config = ModelConfig(name=model_name, runner="external", metadata={"description": f"scored from {outputs_path}"})
-    run_id = run_id_for(task.name, "external", config.name)
-    store = RunStore(out_dir / run_id)
-    now = utc_now()
-    manifest = RunManifest(
-        run_id=run_id, task=task.name, task_version=task.version, variant="external",
-        model=config.model_dump(mode="json"), model_config_hash=config.config_hash(),
-        dataset=dataset_record(task, data), upstream=data.chain,
-        prompt_template_hash="", shot_ids=[], generation={}, engine={"engine": "external", "outputs": str(outputs_path)},
-        started_at=now, finished_at=now, **provenance(),
-    )
-    store.write_manifest(manifest)
-    rows = [{"key": f"external:{sid}", "sample_id": sid, "text": text, "error": None} for sid, text in outputs.items()]
-    # a fresh copy each time: this folder mirrors the outputs file, it is not resumed
-    from harness.store import write_jsonl_atomic
-
-    write_jsonl_atomic(store.responses_path, rows)
-    scored = score_samples(
-        task, data.samples, {r["sample_id"]: [ModelOutput(text=r["text"], key=r["key"])] for r in rows}
-    )
-    store.write_scores(_scored_row(s) for s in scored)
-    summary = summarize(manifest, task, scored, rows)
-    store.write_summary(summary)
-    return RunOutcome(store.folder, summary, n_generated=0, n_reused=len(rows))

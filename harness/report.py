@@ -6,7 +6,6 @@ import json
 import math
 import os
 import shutil
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import jinja2
 
 from harness.errors import OnkobenchError
 from harness.stats import ranks_with_ties
-from harness.store import MANIFEST, RESPONSES, SCORES, SUMMARY, read_json, write_json_atomic
+from harness.store import MANIFEST, RESPONSES, SCORES, SUMMARY, read_json
 
 REPORTS_DIR = Path(__file__).resolve().parents[1] / "reports"
 SAMPLE_ROW_LIMIT = 5000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import OnkobenchError
 from harness.registry import Registry
@@ -30,12 +30,13 @@ class UroLlmEvalRow(BaseModel):
     text: str = Field(min_length=1)
     label: list[UroLabel]
 
-    @model_validator(mode="after")
-    def _codes_unique(self) -> "UroLlmEvalRow":
-        codes = [label.diagnosis for label in self.label]
+    @field_validator("label")
+    @classmethod
+    def _codes_unique(cls, labels: list[UroLabel]) -> list[UroLabel]:
+        codes = [label.diagnosis for label in labels]
         if len(codes) != len(set(codes)):
-            raise ValueError(f"a code appears twice in label: {codes}")
-        return self
+            raise ValueError(f"a code appears twice: {codes}")
+        return labels
 
 
 def validate_rows(schema: str, rows: list[dict[str, Any]], source: str) -> None:

@@ -11,6 +11,7 @@ from harness.datasources import load_task_data
 from harness.errors import OnkobenchError
 from harness.evaluation import RunOutcome, run_task_variant
 from harness.models import ModelConfig, load_model_config
+from harness.prompt_packs import apply_prompt_pack
 from harness.runners import create_runner
 from harness.runners.base import Runner
 from harness.suites import load_suite
@@ -41,6 +42,7 @@ def plan_runs(
     models: Sequence[str],
     data_path: Path | None,
     chains: Sequence[str] = (),
+    prompts_dir: Path | None = None,
 ) -> list[PlannedTask]:
     """Resolve and validate everything before the first request is sent."""
     if bool(suite_name) == bool(task_name):
@@ -62,7 +64,7 @@ def plan_runs(
     for name, wanted, model_names, path, entry_chains in entries:
         if not model_names:
             raise OnkobenchError(f"no model for task {name} (--model NAME or models in the suite)")
-        task = load_task(name)  # type: ignore[arg-type]
+        task = apply_prompt_pack(load_task(name), prompts_dir)  # type: ignore[arg-type]
         chosen = tuple(wanted) if wanted else tuple(task.variants)
         for variant in chosen:
             task.variant(variant)

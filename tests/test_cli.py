@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from harness.cli import main
 
-from conftest import read_jsonl, write_jsonl
+from conftest import write_jsonl
 
 BASELINES = ["--model", "baseline-lexicon-exact", "--model", "baseline-lexicon-fuzzy"]
 
