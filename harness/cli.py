@@ -138,11 +138,13 @@ def import_urollmeval_command(checkout: Path, out_dir: Path) -> None:
 @main.command("report")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("site"), show_default=True)
-def report_command(run_dirs, out_dir) -> None:
+@click.option("--published", "published_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Folder of published reference rows (default: leaderboards/published).")
+def report_command(run_dirs, out_dir, published_dir) -> None:
     """Build the static HTML leaderboard from run folders (opens from disk, no server)."""
     from harness.report import build_site
 
-    index = build_site(list(run_dirs), out_dir)
+    index = build_site(list(run_dirs), out_dir, published_dir)
     click.echo(f"leaderboard: {index.resolve()}")
 
 

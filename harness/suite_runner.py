@@ -35,6 +35,13 @@ def _checked_chains(task: Task, chains: Sequence[str]) -> tuple[str, ...]:
     return tuple(chains)
 
 
+def _check_answers(config: ModelConfig, task: Task) -> None:
+    if config.runner == "baseline":
+        from harness.runners.baseline import check_answer_kind
+
+        check_answer_kind(config, task.answer_kind, task.name)
+
+
 def plan_runs(
     suite_name: str | None,
     task_name: str | None,
@@ -53,7 +60,7 @@ def plan_runs(
             raise OnkobenchError("--chain and --gold apply to a single --task; a suite sets them per task")
         # --data replaces every task's data: the steps of a suite share one dataset
         entries = [
-            (e.task, e.variants, list(models) or list(e.models or suite.models),
+            (e.task, e.variants, list(dict.fromkeys([*(models or (e.models if e.models is not None else suite.models)), *e.baselines])),
              data_path or ((suite_path.parent / e.data).resolve() if e.data else None), e.chain)
             for e in suite.tasks
         ]
@@ -71,6 +78,7 @@ def plan_runs(
         for model in model_names:
             if model not in configs:
                 configs[model] = load_model_config(model)
+            _check_answers(configs[model][0], task)
         planned.append(
             PlannedTask(task, chosen, path, tuple(configs[m] for m in model_names), _checked_chains(task, entry_chains))
         )

@@ -19,7 +19,9 @@ class SuiteTask(BaseModel):
     variants: tuple[str, ...] | None = None
     """None means every variant of the task."""
     models: tuple[str, ...] | None = None
-    """Models for this task only (e.g. baselines that answer just this kind); None = the suite's."""
+    """Models for this task only; None = the suite's (``--model`` replaces both)."""
+    baselines: tuple[str, ...] = ()
+    """Models always run on this task in addition (e.g. non-LLM baselines that answer just this kind)."""
     chain: tuple[str, ...] = ()
     """For a chained step: ``best``, ``own-best``, ``gold`` or run folders; one set of runs each."""
     data: str | None = None

@@ -111,3 +111,10 @@ def test_list_components() -> None:
     for kind in ("metrics", "parsers", "scorers", "runners", "models", "suites"):
         result = invoke("list", kind)
         assert result.exit_code == 0 and result.output.strip(), kind
+
+
+def test_baseline_that_cannot_answer_is_refused_before_any_run(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["run", "--task", "demo.icd10gm_coding", "--model", "regex-match-same-line",
+                                       "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "cannot answer icd10gm_code tasks" in result.output
+    assert not list(tmp_path.iterdir())

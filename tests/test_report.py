@@ -103,3 +103,32 @@ def test_site_is_reproducible(mini_task_file: Path, tmp_path: Path) -> None:
     build_site([tmp_path / "runs"], tmp_path / "b")
     for page in (tmp_path / "a").rglob("*.html"):
         assert page.read_bytes() == (tmp_path / "b" / page.relative_to(tmp_path / "a")).read_bytes()
+
+
+def test_published_rows_beside_same_data_only(mini_task_file: Path, tmp_path: Path) -> None:
+    import json
+
+    from harness.report import build_tables
+
+    make_runs(mini_task_file, tmp_path / "runs")
+    published = tmp_path / "published"
+    published.mkdir()
+    (published / "ref.yaml").write_text(
+        "source: a study\ndataset: /somewhere/else\nrows:\n"
+        "  - {task: mini.coding, metric: accuracy, model: Paper model, value: 0.5}\n"
+        "  - {task: mini.coding, metric: partial_accuracy, model: Other metric, value: 0.9}\n",
+        encoding="utf-8",
+    )
+    (table,) = build_tables(sorted((tmp_path / "runs").iterdir()), published)
+    assert [(p.model, p.same_data) for p in table.published] == [("Paper model", False)]
+    summary = json.loads((tmp_path / "runs" / "mini.coding--zero--good" / "summary.json").read_text(encoding="utf-8"))
+    (published / "ref.yaml").write_text(
+        f"source: a study\ndataset: {summary['dataset']['source']}\nrows:\n"
+        "  - {task: mini.coding, metric: accuracy, model: Paper model, value: 0.5}\n",
+        encoding="utf-8",
+    )
+    (table,) = build_tables(sorted((tmp_path / "runs").iterdir()), published)
+    assert [(p.model, p.same_data) for p in table.published] == [("Paper model", True)]
+    index = build_site([tmp_path / "runs"], tmp_path / "site", published)
+    rows = parse(index).tables[0][1:]
+    assert rows[-1][1].startswith("Paper model") and "published" in rows[-1][1] and rows[-1][0] == "–"

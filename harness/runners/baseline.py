@@ -24,6 +24,13 @@ METHODS = ("lexicon_exact", "lexicon_fuzzy", "regex_date")
 _SENTENCE_SPLIT = re.compile(r"(?:\n|(?<=[.;!?])\s+)")
 
 
+def check_answer_kind(config: ModelConfig, answer_kind: str, task: str) -> None:
+    """Refuse, before any request, a baseline method that cannot answer a task of this kind."""
+    method = config.options.get("method")
+    if (method == "regex_date") != (answer_kind == DATE_KIND):
+        raise OnkobenchError(f"baseline {config.name} ({method}) cannot answer {answer_kind} tasks ({task})")
+
+
 def _normalise(text: str) -> str:
     return " " + re.sub(r"\s+", " ", text.casefold()).strip() + " "
 
