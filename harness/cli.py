@@ -135,6 +135,35 @@ def import_urollmeval_command(checkout: Path, out_dir: Path) -> None:
     click.echo(f"use it with: onkobench run ... --prompts {out_dir}")
 
 
+@main.group("catalogue")
+def catalogue_group() -> None:
+    """Official catalogue files: build evaluation sets from them."""
+
+
+@catalogue_group.command("build-tasks")
+@click.option("--catalogues", "root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Catalogue folder (default: $ONKOBENCH_CATALOGUE_DIR or ../shared/data/catalogues).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("tasks/icd_catalogue_qa/generated"), show_default=True)
+@click.option("--icd10gm-year", default=2024, show_default=True)
+@click.option("--alphaid-year", default=2010, show_default=True)
+@click.option("--icdo3-year", default=2019, show_default=True)
+@click.option("--ops-year", type=int, default=None, help="Add OPS procedure texts as negatives (needs the OPS file).")
+@click.option("--n-test", default=500, show_default=True, type=click.IntRange(min=1))
+@click.option("--n-fewshot", default=16, show_default=True, type=click.IntRange(min=0))
+@click.option("--seed", default=0, show_default=True)
+def build_tasks_command(root, out_dir, icd10gm_year, alphaid_year, icdo3_year, ops_year, n_test, n_fewshot, seed) -> None:
+    """Build the catalogue QA sets (Alpha-ID -> ICD-10-GM, ICD-O-3 terms -> codes, tumour recognition)."""
+    from harness.catalogue_qa import build_catalogue_tasks
+
+    manifest = build_catalogue_tasks(out_dir, root, icd10gm_year, alphaid_year, icdo3_year, ops_year, n_test, n_fewshot, seed)
+    for name, report in manifest["sets"].items():
+        dropped = ", ".join(f"{k} {v}" for k, v in sorted(report["dropped"].items())) or "none"
+        click.echo(f"{name}: {report['available']} candidates, {report['kept']} kept, test {report['test']}, "
+                   f"few-shot {report['fewshot']} (dropped: {dropped})")
+    click.echo(f"written to {out_dir} (manifest.json); never commit it")
+
+
 @main.command("report")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("site"), show_default=True)

@@ -88,6 +88,39 @@ def read_hub_rows(task: Task) -> list[dict[str, Any]]:
     return [dict(row) for row in data]
 
 
+def _message_text(messages: Any, role: str, last: bool) -> str | None:
+    turns = [m for m in messages if isinstance(m, dict) and m.get("role") == role]
+    if not turns:
+        return None
+    return str((turns[-1] if last else turns[0]).get("content", ""))
+
+
+def map_columns(task: Task, rows: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:
+    """Rename a foreign layout into the task's fields; an error lists the columns that were found."""
+    spec = task.dataset
+    if not spec.columns and spec.messages_column is None:
+        return rows
+    found = ", ".join(sorted(rows[0]))
+    wanted = [*spec.columns.values(), *([spec.messages_column] if spec.messages_column else [])]
+    absent = [c for c in wanted if c not in rows[0]]
+    if absent:
+        raise OnkobenchError(
+            f"{source}: column(s) {', '.join(absent)} named in {task.name}'s dataset mapping are missing; "
+            f"the data has: {found}"
+        )
+    mapped = []
+    for index, row in enumerate(rows):
+        new = {ours: row.get(theirs) for ours, theirs in spec.columns.items()}
+        if spec.messages_column:
+            messages = row.get(spec.messages_column)
+            if not isinstance(messages, list):
+                raise OnkobenchError(f"{source}: row {index}: {spec.messages_column!r} is not a list of messages")
+            new.setdefault("text", _message_text(messages, "user", last=False))
+            new.setdefault("answer", _message_text(messages, "assistant", last=True))
+        mapped.append(new)
+    return mapped
+
+
 def resolve_data_path(task: Task, override: str | Path | None) -> Path | None:
     if override is not None:
         return Path(override).expanduser()
@@ -101,6 +134,8 @@ def load_task_data(task: Task, data_path: str | Path | None = None) -> TaskData:
     """The task's samples, from ``data_path`` if given, else from the task's own dataset spec."""
     path = resolve_data_path(task, data_path)
     if path is not None:
+        if not path.exists() and task.dataset.how_to_get and data_path is None:
+            raise OnkobenchError(f"{path}: dataset file not found; build it with: {task.dataset.how_to_get}")
         rows = read_local_rows(path)
         source = str(path)
     else:
@@ -109,6 +144,7 @@ def load_task_data(task: Task, data_path: str | Path | None = None) -> TaskData:
         source = f"hf://{hub.repo}@{hub.revision or 'main'}/{hub.split}"  # type: ignore[union-attr]
     if not rows:
         raise OnkobenchError(f"{source}: the dataset has no rows")
+    rows = map_columns(task, rows, source)
     if task.dataset.schema_:
         from harness.schemas import validate_rows
 

@@ -101,6 +101,7 @@ def dataset_record(task: Task, data: TaskData) -> dict[str, Any]:
         "n_samples": len(data.samples),
         "private": task.dataset.private,
         "synthetic": task.dataset.synthetic,
+        "training_data": task.dataset.training_data,
     }
     if data.chain is not None:
         record["base_fingerprint"] = data.chain["base_fingerprint"]

@@ -22,13 +22,26 @@ class PublishedRow(BaseModel):
     note: str = ""
 
 
+class Band(BaseModel):
+    """A reference range drawn behind a metric's bars (e.g. the label-quality ceiling)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metric: str
+    answer_kind: str
+    lo: float
+    hi: float
+    label: str
+
+
 class PublishedSet(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     source: str
     dataset: str
     """The data the numbers were measured on (``hf://owner/name`` as in run manifests)."""
-    rows: tuple[PublishedRow, ...]
+    rows: tuple[PublishedRow, ...] = ()
+    bands: tuple[Band, ...] = ()
 
 
 def load_published(folder: Path = PUBLISHED_DIR) -> list[PublishedSet]:

@@ -62,7 +62,10 @@ class TaskTable:
     rows: list[Row] = field(default_factory=list)
     dataset: dict[str, Any] = field(default_factory=dict)
     upstream: dict[str, Any] | None = None
+    answer_kind: str = ""
     published: list[PublishedRef] = field(default_factory=list)
+    bands: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Metric -> reference band (lo, hi, label, source) drawn behind that metric's bars."""
 
     @property
     def anchor(self) -> str:
@@ -122,6 +125,9 @@ def _attach_published(tables: dict[tuple[str, str, str], TaskTable], published_d
 
     for reference in load_published(published_dir or PUBLISHED_DIR):
         for table in tables.values():
+            for band in reference.bands:
+                if band.answer_kind == table.answer_kind:
+                    table.bands[band.metric] = {"lo": band.lo, "hi": band.hi, "label": band.label, "source": reference.source}
             if (table.upstream or {}).get("tag") == "gold":
                 continue  # the studies report chained results, not gold-input ones
             same_data = table.dataset.get("source", "").startswith(reference.dataset)
@@ -143,7 +149,7 @@ def build_tables(folders: list[Path], published_dir: Path | None = None) -> list
             order = summary.get("metric_order") or list(summary["metrics"])
             tables[key] = TaskTable(
                 summary["task"], summary["family"], summary["primary_metric"], order,
-                dataset=summary["dataset"], upstream=summary.get("upstream"),
+                dataset=summary["dataset"], upstream=summary.get("upstream"), answer_kind=summary.get("answer_kind", ""),
             )
         tables[key].rows.append(Row(summary, folder))
     _attach_published(tables, published_dir)

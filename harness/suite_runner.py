@@ -25,6 +25,7 @@ class PlannedTask:
     data_path: Path | None
     models: tuple[tuple[ModelConfig, Path], ...]
     chains: tuple[str, ...] = ()
+    limit: int | None = None
 
 
 def _checked_chains(task: Task, chains: Sequence[str]) -> tuple[str, ...]:
@@ -61,14 +62,14 @@ def plan_runs(
         # --data replaces every task's data: the steps of a suite share one dataset
         entries = [
             (e.task, e.variants, list(dict.fromkeys([*(models or (e.models if e.models is not None else suite.models)), *e.baselines])),
-             data_path or ((suite_path.parent / e.data).resolve() if e.data else None), e.chain)
+             data_path or ((suite_path.parent / e.data).resolve() if e.data else None), e.chain, e.limit)
             for e in suite.tasks
         ]
     else:
-        entries = [(task_name, tuple(variants) or None, list(models), data_path, tuple(chains))]
+        entries = [(task_name, tuple(variants) or None, list(models), data_path, tuple(chains), None)]
     configs: dict[str, tuple[ModelConfig, Path]] = {}
     planned = []
-    for name, wanted, model_names, path, entry_chains in entries:
+    for name, wanted, model_names, path, entry_chains, entry_limit in entries:
         if not model_names:
             raise OnkobenchError(f"no model for task {name} (--model NAME or models in the suite)")
         task = apply_prompt_pack(load_task(name), prompts_dir)  # type: ignore[arg-type]
@@ -80,7 +81,8 @@ def plan_runs(
                 configs[model] = load_model_config(model)
             _check_answers(configs[model][0], task)
         planned.append(
-            PlannedTask(task, chosen, path, tuple(configs[m] for m in model_names), _checked_chains(task, entry_chains))
+            PlannedTask(task, chosen, path, tuple(configs[m] for m in model_names), _checked_chains(task, entry_chains),
+                        entry_limit)
         )
     return planned
 
@@ -94,8 +96,9 @@ def run_plan(
     try:
         for planned in plan:
             base = load_task_data(planned.task, planned.data_path)
-            if limit is not None:
-                base = TaskData(base.samples[:limit], base.source, base.fingerprint)
+            task_limit = min(x for x in (limit, planned.limit, len(base.samples)) if x is not None)
+            if task_limit < len(base.samples):
+                base = TaskData(base.samples[:task_limit], base.source, base.fingerprint)
             for config, config_path in planned.models:
 
                 def get_runner(config: ModelConfig = config, config_path: Path = config_path) -> Runner:

@@ -26,6 +26,8 @@ class SuiteTask(BaseModel):
     """For a chained step: ``best``, ``own-best``, ``gold`` or run folders; one set of runs each."""
     data: str | None = None
     """A local copy of the dataset, relative to the suite file."""
+    limit: int | None = None
+    """Only the first N samples of this task (a quick sample of a large set)."""
 
 
 class Suite(BaseModel):

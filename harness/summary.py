@@ -48,6 +48,7 @@ def summarize(
         "task": task.name,
         "task_version": task.version,
         "family": task.family,
+        "answer_kind": task.answer_kind,
         "variant": manifest.variant,
         "model": {
             "name": manifest.model.get("name"),

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.codes import first_icd10_code
 from harness.config_io import read_yaml, validated
 from harness.errors import OnkobenchError
 
@@ -50,8 +51,19 @@ class DatasetSpec(_Frozen):
     private: bool = False
     """Private data: outputs may quote it, so nothing per-sample is ever published."""
     synthetic: bool = False
+    training_data: bool = False
+    """In-distribution training data of fine-tuned models (e.g. ICDOPS-QA-2024): marked so in reports."""
     licence: str | None = None
     description: str = ""
+    how_to_get: str = ""
+    """Shown when the local file is missing (e.g. the command that builds it)."""
+    columns: dict[str, str] = {}
+    """Our field -> the source's column, for data sets whose layout is not ours (e.g. ``text: question``)."""
+    keep_if: str | None = None
+    """Jinja expression over a row; rows where it is false are left out (e.g. only ICD-10 questions)."""
+    messages_column: str | None = None
+    """A column of chat messages [{role, content}]: the first user turn becomes ``text``, the last
+    assistant turn ``answer``."""
 
     @model_validator(mode="after")
     def _one_source(self) -> "DatasetSpec":
@@ -277,6 +289,10 @@ def load_task(name_or_path: str, tasks_dir: Path | None = None) -> Task:
     return tasks[name_or_path]
 
 
+TARGET_FILTERS = {"icd10gm_code": first_icd10_code}
+"""Filters for ``target`` and ``keep_if`` expressions, e.g. ``answer | icd10gm_code``."""
+
+
 class _TargetExpression:
     """The task's ``target`` Jinja expression, compiled once."""
 
@@ -285,6 +301,7 @@ class _TargetExpression:
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 
         env = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+        env.filters.update(TARGET_FILTERS)
         try:
             self._expr = env.compile_expression(source, undefined_to_none=False)
         except TemplateSyntaxError as err:
@@ -304,10 +321,13 @@ class _TargetExpression:
 def build_samples(task: Task, rows: list[dict[str, Any]], source_label: str) -> list[Sample]:
     """Turn dataset rows into Samples: id, fields, target; errors name the row."""
     target = _TargetExpression(task.target, task.name)
+    keep = _TargetExpression(task.dataset.keep_if, task.name) if task.dataset.keep_if else None
     samples: list[Sample] = []
     seen: set[str] = set()
     for index, row in enumerate(rows):
         label = f"{source_label}: row {index}"
+        if keep is not None and not keep(row, label):
+            continue
         missing = [c for c in task.dataset.required_columns if c not in row]
         if missing:
             raise OnkobenchError(f"{label}: missing column(s) {', '.join(missing)}")

@@ -10,7 +10,7 @@ from harness.prompts import PromptRenderer, build_requests
 from harness.chains import ChainSource, chained_data
 from harness.tasks import load_all_tasks, load_task_file
 
-from conftest import REPO_ROOT
+from conftest import FIXTURES, REPO_ROOT, write_jsonl
 
 IDENTITY = {"name": "m", "model_id": "x", "revision": "r"}
 
@@ -74,20 +74,37 @@ def test_template_hash_follows_includes() -> None:
 
 
 SYNTHETIC_SNIPPETS = REPO_ROOT / "tasks" / "demo" / "data" / "snippets.jsonl"
+ICDOPS_LIKE = [{"question": "ICD-10-GM-Code für Prostatakarzinom?", "answer": "C61"}]
 
 
-def shipped_task_data(task):
-    """The task's own data, or for the gated UroLlmEvalSet the synthetic demo snippets in its schema."""
+@pytest.fixture(scope="module")
+def catalogue_family(tmp_path_factory):
+    """A copy of tasks/icd_catalogue_qa whose generated/ sets come from the hand-written catalogue fixtures."""
+    import shutil
+
+    from harness.catalogue_qa import build_catalogue_tasks
+
+    folder = tmp_path_factory.mktemp("tasks") / "icd_catalogue_qa"
+    shutil.copytree(REPO_ROOT / "tasks" / "icd_catalogue_qa", folder, ignore=shutil.ignore_patterns("generated"))
+    build_catalogue_tasks(folder / "generated", FIXTURES / "catalogues", 2099, 2099, 2099, 2099, n_test=6, n_fewshot=4)
+    return folder
+
+
+def shipped_task_data(task, catalogue_family, tmp_path):
+    """The task's own data; synthetic snippets for the gated UroLlmEvalSet; built sets for catalogue tasks."""
+    if task.family == "icd_catalogue_qa":
+        return task.model_copy(update={"folder": catalogue_family}), None
+    if task.family == "icdops_qa":
+        return task, load_task_data(task, write_jsonl(tmp_path / "icdops.jsonl", ICDOPS_LIKE))
     if task.dataset.path is not None:
-        return load_task_data(task)
-    base = load_task_data(task, SYNTHETIC_SNIPPETS)
-    return base
+        return task, load_task_data(task)
+    return task, load_task_data(task, SYNTHETIC_SNIPPETS)
 
 
 @pytest.mark.parametrize("name", sorted(load_all_tasks()))
-def test_every_shipped_variant_renders(name: str) -> None:
-    task = load_all_tasks()[name]
-    base = shipped_task_data(task)
+def test_every_shipped_variant_renders(name: str, catalogue_family, tmp_path) -> None:
+    task, base = shipped_task_data(load_all_tasks()[name], catalogue_family, tmp_path)
+    base = base or load_task_data(task)
     for variant in task.variants.values():
         data = chained_data(task, variant, base, ChainSource(None)) if task.upstream else base
         requests = build_requests(task, variant, data.samples[:6], IDENTITY)

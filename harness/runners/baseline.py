@@ -20,14 +20,49 @@ DETECTION_KIND = "tumour_mentions"
 CATEGORY_KIND = "icd10_category"
 """Three-character ICD-10 code of the ``diagnosis`` input (UroLlmEval step 2)."""
 DATE_KIND = "first_diagnosis_date"
-METHODS = ("lexicon_exact", "lexicon_fuzzy", "regex_date")
+RECOGNITION_KIND = "tumour_recognition"
+METHODS = ("lexicon_exact", "lexicon_fuzzy", "regex_date", "catalogue_lookup")
+ANSWER_KINDS = {
+    "lexicon_exact": {DETECTION_KIND, CATEGORY_KIND, "icd10gm_code", "icdo3_topography_code"},
+    "lexicon_fuzzy": {DETECTION_KIND, CATEGORY_KIND, "icd10gm_code", "icdo3_topography_code"},
+    "regex_date": {DATE_KIND},
+    "catalogue_lookup": {CATEGORY_KIND, RECOGNITION_KIND, "icd10gm_code", "icdo3_topography_code", "icdo3_morphology_code"},
+}
 _SENTENCE_SPLIT = re.compile(r"(?:\n|(?<=[.;!?])\s+)")
+
+
+def _is_neoplasm(code: str) -> bool:
+    return code[:1] == "C" or (code[:1] == "D" and code[1:3].isdigit() and int(code[1:3]) <= 48)
+
+
+class CatalogueIndex:
+    """Catalogue texts -> code: exact on normalised text, else the best rapidfuzz match above a score."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        counts: dict[str, dict[str, int]] = {}
+        for text, code in pairs:
+            slot = counts.setdefault(_normalise(text).strip(), {})
+            slot[code] = slot.get(code, 0) + 1
+        # a text listed with several codes answers its most frequent one (ties: the smallest code)
+        self.exact = {text: min(codes, key=lambda c: (-codes[c], c)) for text, codes in counts.items()}
+        self.texts = list(self.exact)
+
+    def find(self, text: str, fuzzy: bool, min_score: float) -> str | None:
+        key = _normalise(text).strip()
+        if key in self.exact:
+            return self.exact[key]
+        if not fuzzy:
+            return None
+        from rapidfuzz import fuzz, process
+
+        best = process.extractOne(key, self.texts, scorer=fuzz.WRatio, score_cutoff=min_score)
+        return self.exact[best[0]] if best else None
 
 
 def check_answer_kind(config: ModelConfig, answer_kind: str, task: str) -> None:
     """Refuse, before any request, a baseline method that cannot answer a task of this kind."""
     method = config.options.get("method")
-    if (method == "regex_date") != (answer_kind == DATE_KIND):
+    if answer_kind not in ANSWER_KINDS.get(str(method), set()):
         raise OnkobenchError(f"baseline {config.name} ({method}) cannot answer {answer_kind} tasks ({task})")
 
 
@@ -48,11 +83,14 @@ class BaselineRunner:
             raise OnkobenchError(f"model {config.name}: options.method must be one of {', '.join(METHODS)}")
         self.min_score = float(options.pop("min_score", 60))
         self.max_line_dist = int(options.pop("max_line_dist", 0))
+        self.fuzzy = bool(options.pop("fuzzy", self.method == "lexicon_fuzzy"))
+        self.years = {"alphaid": int(options.pop("alphaid_year", 2010)), "icdo3": int(options.pop("icdo3_year", 2019))}
+        self._indexes: dict[str, CatalogueIndex] = {}
         lexicon_path = options.pop("lexicon", None)
         keywords_path = options.pop("keywords", None)
         if options:
             raise OnkobenchError(f"model {config.name}: unknown baseline option(s) {', '.join(options)}")
-        if lexicon_path is None and self.method != "regex_date":
+        if lexicon_path is None and self.method in ("lexicon_exact", "lexicon_fuzzy"):
             raise OnkobenchError(f"model {config.name}: options.lexicon is required")
         self.lexicon = self._load_lexicon(config_dir / lexicon_path) if lexicon_path else []
         self.keywords = self._load_keywords(config_dir / keywords_path) if keywords_path else None
@@ -117,8 +155,33 @@ class BaselineRunner:
             return ""
         return str(entries[best[2]][field])
 
+    def _catalogue_index(self, kind: str) -> "CatalogueIndex":
+        source = "alphaid" if kind in (CATEGORY_KIND, RECOGNITION_KIND, "icd10gm_code") else kind
+        if source not in self._indexes:
+            from harness import catalogues
+
+            if source == "alphaid":
+                pairs = [(e.text, e.primary) for e in catalogues.load_alphaid(self.years["alphaid"]) if e.primary]
+            else:
+                system = "icdo3_topography" if source == "icdo3_topography_code" else "icdo3_morphology"
+                pairs = [(e.title, code) for code, e in catalogues.load_catalogue(system, self.years["icdo3"]).entries.items()]
+            self._indexes[source] = CatalogueIndex(pairs)
+        return self._indexes[source]
+
+    def _lookup(self, request: Request) -> str:
+        kind = request.answer_kind
+        text = self._field(request, "diagnosis" if kind == CATEGORY_KIND else "text")
+        code = self._catalogue_index(kind).find(text, self.fuzzy, self.min_score) or ""
+        if kind == RECOGNITION_KIND:
+            return "Ja" if code and _is_neoplasm(code) else "Nein"
+        return code[:3] if kind == CATEGORY_KIND else code
+
     def answer(self, request: Request) -> str:
         kind = request.answer_kind
+        if kind not in ANSWER_KINDS[self.method]:
+            raise OnkobenchError(f"baseline {self.name} ({self.method}) cannot answer {kind} tasks ({request.task})")
+        if self.method == "catalogue_lookup":
+            return self._lookup(request)
         if self.method == "regex_date":
             if kind != DATE_KIND:
                 raise OnkobenchError(f"baseline {self.name} ({self.method}) answers only {DATE_KIND} tasks, not {request.task}")
@@ -126,8 +189,6 @@ class BaselineRunner:
 
             date = first_date_near(self._field(request, "text"), self._field(request, "diagnosis"), self.max_line_dist)
             return date or "Nein"
-        if kind == DATE_KIND:
-            raise OnkobenchError(f"baseline {self.name} ({self.method}) cannot answer {DATE_KIND} tasks ({request.task})")
         if kind == DETECTION_KIND:
             return json.dumps(self._detect(self._field(request, "text")), ensure_ascii=False)
         if kind == CATEGORY_KIND:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.scoring import icd as _icd  # noqa: F401  (registers the catalogue-aware parsers and scorers)
 from harness.scoring.aggregators import AGGREGATORS, make_aggregator
 from harness.scoring.metrics import METRICS, ScoredSample, compute_metrics
 from harness.scoring.parsers import ERROR, MISSING, PARSERS, Parsed, make_parser

@@ -189,5 +189,43 @@ def p_snippets_correct(samples: Sequence[ScoredSample]) -> Estimate:
     return wilson_interval(sum(gold <= combined and combined <= gold | _SECONDARY for gold, combined in sets), len(sets))
 
 
+def _value_share(key: str, doc: str) -> Metric:
+    def metric(samples: Sequence[ScoredSample]) -> Estimate:
+        return _share(samples, lambda s: bool(s.values.get(key)))
+
+    metric.__doc__ = doc
+    return metric
+
+
+def _outcome_share(outcome: str, doc: str) -> Metric:
+    def metric(samples: Sequence[ScoredSample]) -> Estimate:
+        return _share(samples, lambda s: s.values.get("outcome") == outcome)
+
+    metric.__doc__ = doc
+    return metric
+
+
+# hierarchical credit (catalogue-aware scorers); each a share of all samples, malformed = no credit
+for _name, _key, _doc in (
+    ("p_same_4char", "same_4char", "Share whose code matches the gold code in its first four characters (C34.1x ~ C34.1)."),
+    ("p_same_block", "same_block", "Share whose code lies in the gold code's ICD-10-GM block (e.g. C30-C39)."),
+    ("p_same_chapter", "same_chapter", "Share whose code lies in the gold code's ICD-10-GM chapter."),
+    ("p_same_histology", "same_histology", "ICD-O-3 morphology: share with the right histology (first four digits)."),
+    ("p_same_behaviour", "same_behaviour", "ICD-O-3 morphology: share with the right behaviour digit."),
+):
+    METRICS.add(_name, _value_share(_key, _doc))
+
+# the outcome taxonomy: one first-class column per class
+for _outcome, _doc in (
+    ("empty", "Share of empty outputs."),
+    ("no_code", "Share of outputs with no code at all."),
+    ("several_codes", "Share of outputs naming several different codes."),
+    ("hallucinated", "Share of well-formed codes that do not exist in the catalogue year."),
+    ("secondary_neoplasm", "Share answering a secondary-neoplasm code (C77-C79) where a primary tumour was asked."),
+    ("valid_wrong", "Share of valid codes outside the gold code's chapter (or otherwise unrelated)."),
+):
+    METRICS.add(f"p_{_outcome}", _outcome_share(_outcome, _doc))
+
+
 def compute_metrics(names: Sequence[str], samples: Sequence[ScoredSample]) -> dict[str, Estimate]:
     return {name: METRICS.get(name)(samples) for name in names}

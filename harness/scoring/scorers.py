@@ -88,3 +88,16 @@ def exact_match_scorer() -> Scorer:
         return {"correct": int(str(parsed.value) == str(target)), "na": 0, "gold": target}
 
     return score
+
+
+@SCORERS.register("yes_no_match")
+def yes_no_match_scorer() -> Scorer:
+    """Parsed Ja/Nein against a gold "Ja"/"Nein" (or boolean); values: correct, predicted, gold."""
+
+    def score(parsed: Parsed, target: Any) -> dict[str, Any]:
+        gold = target if isinstance(target, bool) else str(target).strip().casefold() in ("ja", "yes", "true", "1")
+        if not parsed.ok:
+            return {"correct": 0, "predicted": None, "gold": gold}
+        return {"correct": int(bool(parsed.value) == gold), "predicted": bool(parsed.value), "gold": gold}
+
+    return score

@@ -1,0 +1,46 @@
+"""Code-like strings in free text: ICD-10(-GM), ICD-O-3 topography and morphology, normalised."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# letter, two digits, optional ".d", ".dd" or ".-", optional dagger/star/exclamation marker
+_ICD10 = re.compile(r"(?<![A-Za-z0-9])([A-Za-z])\s?(\d{2})(?:\s?\.\s?(\d{1,2}|-))?(?![0-9])\s?([†*!+])?")
+_TOPOGRAPHY = re.compile(r"(?<![A-Za-z0-9])[Cc]\s?(\d{2})(?:\s?\.\s?(\d)|(\d))?(?![0-9])")
+_MORPHOLOGY = re.compile(r"(?<![0-9])(?:M\s?-?\s?)?(\d{4})\s?/\s?(\d)(?![0-9])")
+
+
+@dataclass(frozen=True, slots=True)
+class FoundCode:
+    code: str
+    marker: str = ""
+    """"†" primary of a dagger/asterisk pair, "*" asterisk (manifestation), "!" additional code."""
+
+
+def find_icd10_codes(text: str) -> list[FoundCode]:
+    """ICD-10-style codes in text order, normalised: ``c 61`` -> C61, ``C61.-`` -> C61, ``E14.30†`` -> E14.30."""
+    found = []
+    for match in _ICD10.finditer(text):
+        letter, digits, sub, marker = match.groups()
+        code = f"{letter.upper()}{digits}" + (f".{sub}" if sub and sub != "-" else "")
+        found.append(FoundCode(code, marker or ""))
+    return found
+
+
+def find_topography_codes(text: str) -> list[FoundCode]:
+    """ICD-O-3 topography codes: ``C61.9``, ``C 61.9``, ``C619`` -> C61.9; a bare ``C61`` stays three characters."""
+    return [FoundCode(f"C{d}" + (f".{s or t}" if s or t else "")) for d, s, t in _TOPOGRAPHY.findall(text)]
+
+
+def find_morphology_codes(text: str) -> list[FoundCode]:
+    """ICD-O-3 morphology codes: ``8140/3``, ``M-8140/3``, ``8140 / 3`` -> 8140/3."""
+    return [FoundCode(f"{h}/{b}") for h, b in _MORPHOLOGY.findall(text)]
+
+
+
+
+def first_icd10_code(text: object) -> str | None:
+    """The first ICD-10 code in a text (for gold answers written as sentences), or None."""
+    found = find_icd10_codes(str(text)) if text is not None else []
+    return found[0].code if found else None

@@ -1,0 +1,144 @@
+"""ICD-10-GM and ICD-O-3 answers: tolerant code extraction, catalogue validity, hierarchical credit.
+
+Every answer gets one outcome class (a first-class column each): ``empty``, ``no_code``,
+``several_codes`` (syntactically malformed), ``hallucinated`` (well-formed, not in that catalogue
+year), ``secondary_neoplasm`` (C77-C79 where a primary tumour was asked), then by hierarchy
+``exact``, ``same_4char``, ``same_3char``, ``same_block``, ``same_chapter`` or ``valid_wrong``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from harness.codes import FoundCode, find_icd10_codes, find_morphology_codes, find_topography_codes
+from harness.scoring.parsers import EMPTY, MALFORMED, PARSERS, Parsed, Parser
+from harness.scoring.scorers import SCORERS, SECONDARY_NEOPLASMS, Scorer
+
+def choose_code(found: list[FoundCode]) -> Parsed:
+    """The answer's code: the only code that is not an asterisk or additional code; several different ones = malformed."""
+    if not found:
+        return Parsed(None, MALFORMED, "no_code")
+    primary = list(dict.fromkeys(f.code for f in found if f.marker not in ("*", "!")))
+    if len(primary) > 1:
+        return Parsed(None, MALFORMED, "several_codes")
+    return Parsed(primary[0] if primary else found[0].code)
+
+
+def _code_parser(finder: Callable[[str], list[FoundCode]]) -> Parser:
+    def parse(text: str) -> Parsed:
+        if not text.strip():
+            return Parsed(None, EMPTY, "empty")
+        return choose_code(finder(text))
+
+    return parse
+
+
+@PARSERS.register("icd10gm_code")
+def icd10gm_code_parser() -> Parser:
+    """Tolerant ICD-10-GM code (C61, C61.9, c 61, C34.1 (Oberlappen), markers); reasons empty/no_code/several_codes."""
+    return _code_parser(find_icd10_codes)
+
+
+@PARSERS.register("icdo3_topography_code")
+def icdo3_topography_parser() -> Parser:
+    """Tolerant ICD-O-3 topography code (C61.9, C619); reasons empty/no_code/several_codes."""
+    return _code_parser(find_topography_codes)
+
+
+@PARSERS.register("icdo3_morphology_code")
+def icdo3_morphology_parser() -> Parser:
+    """Tolerant ICD-O-3 morphology code (8140/3, M-8140/3); reasons empty/no_code/several_codes."""
+    return _code_parser(find_morphology_codes)
+
+
+MALFORMED_OUTCOMES = ("empty", "no_code", "several_codes")
+ICD10_LEVELS = ("exact", "same_4char", "same_3char", "same_block", "same_chapter")
+OUTCOMES = (*MALFORMED_OUTCOMES, "hallucinated", "secondary_neoplasm", *ICD10_LEVELS, "valid_wrong")
+
+
+def _malformed_values(parsed: Parsed, levels: tuple[str, ...], gold: str) -> dict[str, Any]:
+    outcome = parsed.reason if parsed.reason in MALFORMED_OUTCOMES else "no_code"
+    return {"outcome": outcome, "code": None, "gold": gold, "correct": 0, "partial": 0,
+            **{level: 0 for level in levels}, "in_catalogue": 0}
+
+
+def icd10gm_values(code: str, gold: str, catalogue: Any, primary_expected: bool) -> dict[str, Any]:
+    """Hierarchical credit of one ICD-10-GM code against the gold code in one catalogue year."""
+    same = {
+        "exact": code == gold,
+        "same_4char": code[:5] == gold[:5] and len(code) >= 5 and len(gold) >= 5,
+        "same_3char": code[:3] == gold[:3],
+        "same_block": catalogue.block_of(code) is not None and catalogue.block_of(code) == catalogue.block_of(gold),
+        "same_chapter": catalogue.chapter_of(code) is not None and catalogue.chapter_of(code) == catalogue.chapter_of(gold),
+    }
+    same["same_4char"] = same["same_4char"] or same["exact"]
+    in_catalogue = code in catalogue
+    if not in_catalogue:
+        outcome = "hallucinated"
+    elif primary_expected and code[:3] in SECONDARY_NEOPLASMS:
+        outcome = "secondary_neoplasm"
+    else:
+        outcome = next((level for level in ICD10_LEVELS if same[level]), "valid_wrong")
+    return {"outcome": outcome, "code": code, "gold": gold, "correct": int(same["exact"]), "partial": int(same["same_3char"]),
+            **{level: int(value) for level, value in same.items()}, "in_catalogue": int(in_catalogue)}
+
+
+@SCORERS.register("icd10gm_hierarchy")
+def icd10gm_hierarchy_scorer(year: int, primary_expected: bool = True) -> Scorer:
+    """ICD-10-GM against the catalogue of ``year``: exact, 4-char, 3-char (partial), block, chapter, outcome class."""
+    from harness.catalogues import load_catalogue
+
+    catalogue = load_catalogue("icd10gm", year)
+
+    def score(parsed: Parsed, target: Any) -> dict[str, Any]:
+        gold = str(target).strip().upper()
+        if not parsed.ok:
+            return _malformed_values(parsed, ICD10_LEVELS, gold)
+        return icd10gm_values(str(parsed.value), gold, catalogue, primary_expected)
+
+    return score
+
+
+@SCORERS.register("icdo3_topography_hierarchy")
+def icdo3_topography_scorer(year: int = 2019) -> Scorer:
+    """ICD-O-3 topography against the catalogue: exact and three-character (partial), outcome class."""
+    from harness.catalogues import load_catalogue
+
+    catalogue = load_catalogue("icdo3_topography", year)
+
+    def score(parsed: Parsed, target: Any) -> dict[str, Any]:
+        gold = str(target).strip().upper()
+        if not parsed.ok:
+            return _malformed_values(parsed, ("exact", "same_3char"), gold)
+        code = str(parsed.value)
+        exact, same3 = code == gold, code[:3] == gold[:3]
+        outcome = "hallucinated" if code not in catalogue else "exact" if exact else "same_3char" if same3 else "valid_wrong"
+        return {"outcome": outcome, "code": code, "gold": gold, "correct": int(exact), "partial": int(same3),
+                "exact": int(exact), "same_3char": int(same3), "in_catalogue": int(code in catalogue)}
+
+    return score
+
+
+@SCORERS.register("icdo3_morphology_hierarchy")
+def icdo3_morphology_scorer(year: int = 2019) -> Scorer:
+    """ICD-O-3 morphology: exact, histology without behaviour (partial), behaviour digit only, outcome class."""
+    from harness.catalogues import load_catalogue
+
+    catalogue = load_catalogue("icdo3_morphology", year)
+
+    def score(parsed: Parsed, target: Any) -> dict[str, Any]:
+        gold = str(target).strip()
+        levels = ("exact", "same_histology", "same_behaviour")
+        if not parsed.ok:
+            return _malformed_values(parsed, levels, gold)
+        code = str(parsed.value)
+        same = {"exact": code == gold, "same_histology": code[:4] == gold[:4], "same_behaviour": code[-1:] == gold[-1:]}
+        if code not in catalogue:
+            outcome = "hallucinated"
+        else:
+            outcome = "exact" if same["exact"] else "same_histology" if same["same_histology"] else "valid_wrong"
+        return {"outcome": outcome, "code": code, "gold": gold, "correct": int(same["exact"]), "partial": int(same["same_histology"]),
+                **{k: int(v) for k, v in same.items()}, "in_catalogue": int(code in catalogue)}
+
+    return score
