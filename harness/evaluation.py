@@ -65,7 +65,8 @@ def score_store(
         row = stored.get(request.key)
         if row is not None:
             outputs.setdefault(request.sample_id, []).append(
-                ModelOutput(text=row.get("text") or "", key=request.key, error=row.get("error"), item=request.query_item)
+                ModelOutput(text=row.get("text") or "", key=request.key, error=row.get("error"), item=request.query_item,
+                            reasoning_truncated=bool(row.get("reasoning_truncated")))
             )
     return score_samples(task, data.samples, outputs, task.variant(variant_name))
 
@@ -145,7 +146,8 @@ def run_task_variant(
     variant = task.variant(variant_name)
     renderer = PromptRenderer(task, variant, prompts_dir)
     requests = build_requests(
-        task, variant, data.samples, config.identity(), config.chat_template_kwargs(), renderer=renderer
+        task, variant, data.samples, config.identity(), config.chat_template_kwargs_for_requests(), renderer=renderer,
+        reasoning_budget=config.reasoning_budget or 0,
     )
     run_id = run_id_for(task.name, variant.name, config.name, data.chain["tag"] if data.chain else None)
     store = RunStore(out_dir / run_id)

@@ -1,4 +1,4 @@
-"""Model configs: ``leaderboards/models/*.yaml`` -> ModelConfig."""
+"""Model configs: ``leaderboards/models/*.yaml`` -> ModelConfig (one file says everything to run a model)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.config_io import read_yaml, validated
 from harness.errors import OnkobenchError
 from harness.records import stable_hash
-from harness.config_io import read_yaml, validated
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "leaderboards" / "models"
-
-
 PROMPT_FREE_RUNNERS = frozenset({"baseline", "external"})
 """Runners that never read the prompt: one variant is enough to measure them."""
+LLM_RUNNERS = frozenset({"transformers", "vllm", "openai"})
 
 
 class _Frozen(BaseModel):
@@ -31,41 +30,118 @@ class WheelFile(_Frozen):
     """Path of the file inside the wheel."""
 
 
+class Adapter(_Frozen):
+    """A LoRA adapter on top of ``model_id`` (its base model)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    path: str | None = None
+    """A local adapter folder (relative to the config file)."""
+    hub_id: str | None = None
+    revision: str | None = None
+    base_model: str
+    """The model the adapter was trained on; must equal the config's model_id."""
+    rank: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Adapter":
+        if (self.path is None) == (self.hub_id is None):
+            raise ValueError("an adapter needs exactly one of path or hub_id")
+        return self
+
+
+class EngineSettings(_Frozen):
+    """Engine settings for vLLM (and the shape of a served model)."""
+
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    pipeline_parallel_size: int = Field(default=1, ge=1)
+    max_model_len: int | None = Field(default=None, gt=0)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    enforce_eager: bool = False
+    enable_prefix_caching: bool = True
+    max_num_seqs: int | None = Field(default=None, gt=0)
+    kv_cache_space_gb: float | None = Field(default=None, gt=0)
+    """CPU builds of vLLM: size of the KV cache (VLLM_CPU_KVCACHE_SPACE)."""
+    load_format: Literal["auto", "safetensors", "dummy"] = "auto"
+    """``dummy``: random weights of the real architecture (throughput checks without downloads)."""
+
+
+class Endpoint(_Frozen):
+    """An OpenAI-compatible server (e.g. ``vllm serve``); several share the load round-robin."""
+
+    base_url: str = Field(pattern=r"^https?://")
+    api_key_env: str | None = None
+    """Environment variable holding the API key; never the key itself."""
+
+
+class ServerSettings(_Frozen):
+    endpoints: tuple[Endpoint, ...] = Field(min_length=1)
+    served_model_name: str | None = None
+    """The name the server knows the model (or adapter) by; default: the adapter name, else model_id."""
+    max_concurrency: int = Field(default=8, ge=1)
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+    backoff_s: float = Field(default=0.5, ge=0)
+
+
 class ModelMetadata(_Frozen):
     """What the leaderboard shows about a model."""
 
     family: str = ""
     params: str = ""
-    """Parameter count as written by the publisher, e.g. ``135M``, ``8B``."""
+    """Parameter count as the publisher writes it, e.g. ``135M``, ``8B``."""
     licence: str = ""
     weight_type: Literal["original", "adapter", "merged", "baseline"] = "original"
     fine_tuned_from: str | None = None
     url: str | None = None
+    hardware: str = ""
+    """What the published results ran on, e.g. ``1x H200``."""
     description: str = ""
 
 
 class ModelConfig(_Frozen):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     display_name: str = ""
-    runner: str
+    runner: Literal["baseline", "external", "transformers", "vllm", "openai"]
     model_id: str | None = None
-    """Hugging Face id of the weights (or a local folder); baselines have none."""
+    """Hugging Face id of the weights, or a local folder (relative to the config file)."""
     revision: str | None = None
+    """Hub revision; published results need a pinned commit."""
     tokenizer: str | None = None
     gguf_file: str | None = None
-    """A GGUF file in ``model_id``'s folder, loaded by transformers."""
+    """A GGUF file in ``model_id``'s folder (transformers runner)."""
     wheel_file: WheelFile | None = None
-    dtype: str = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    quantization: str | None = None
+    """e.g. ``fp8``, ``awq``, ``gptq``, ``bitsandbytes`` (vLLM)."""
+    adapter: Adapter | None = None
     reasoning: bool | None = None
-    """Reasoning ("thinking") mode; passed to the chat template as enable_thinking when set."""
+    """Reasoning ("thinking") on or off, always passed to the chat template as enable_thinking when set."""
+    reasoning_budget: int | None = Field(default=None, gt=0)
+    """Extra new tokens allowed for the reasoning on top of the task's answer budget."""
+    think_end: str = "</think>"
+    chat_template: str | None = None
+    """A Jinja chat template file (relative to the config) replacing the tokenizer's."""
+    chat_template_kwargs: dict[str, Any] = {}
+    engine: EngineSettings = EngineSettings()
+    server: ServerSettings | None = None
+    trust_remote_code: bool = False
+    """Refused unless the command line also allows it (--trust-remote-code)."""
     options: dict[str, Any] = {}
     """Runner-specific settings (batch size, baseline method and resources, ...)."""
     metadata: ModelMetadata = ModelMetadata()
 
     @model_validator(mode="after")
-    def _weights_named(self) -> "ModelConfig":
-        if self.runner not in PROMPT_FREE_RUNNERS and self.model_id is None and self.wheel_file is None:
+    def _consistent(self) -> "ModelConfig":
+        if self.runner in LLM_RUNNERS and self.model_id is None and self.wheel_file is None:
             raise ValueError(f"runner {self.runner!r} needs model_id or wheel_file")
+        if self.runner == "openai" and self.server is None:
+            raise ValueError("runner 'openai' needs server.endpoints")
+        if self.adapter is not None and self.adapter.base_model != self.model_id:
+            raise ValueError(f"adapter.base_model {self.adapter.base_model!r} is not model_id {self.model_id!r}")
+        if self.reasoning_budget is not None and not self.reasoning:
+            raise ValueError("reasoning_budget needs reasoning: true")
+        if "enable_thinking" in self.chat_template_kwargs:
+            raise ValueError("set reasoning: true|false instead of chat_template_kwargs.enable_thinking")
         return self
 
     @property
@@ -83,21 +159,29 @@ class ModelConfig(_Frozen):
             "runner": self.runner,
             "model_id": self.model_id,
             "revision": self.revision,
+            "tokenizer": self.tokenizer,
             "gguf_file": self.gguf_file,
             "wheel_file": self.wheel_file.model_dump() if self.wheel_file else None,
             "dtype": self.dtype,
+            "quantization": self.quantization,
+            "adapter": self.adapter.model_dump() if self.adapter else None,
             "reasoning": self.reasoning,
+            "reasoning_budget": self.reasoning_budget,
+            "chat_template": self.chat_template,
             "options": self.options,
         }
 
     def config_hash(self) -> str:
         return stable_hash(self.model_dump(mode="json"))
 
-    def chat_template_kwargs(self) -> dict[str, Any]:
-        return {} if self.reasoning is None else {"enable_thinking": self.reasoning}
+    def chat_template_kwargs_for_requests(self) -> dict[str, Any]:
+        kwargs = dict(self.chat_template_kwargs)
+        if self.reasoning is not None:
+            kwargs["enable_thinking"] = self.reasoning
+        return kwargs
 
 
-def load_model_config(name_or_path: str, models_dir: Path | None = None) -> tuple[ModelConfig, Path]:
+def load_model_config(name_or_path: str, models_dir: Path | None = None, allow_remote_code: bool = False) -> tuple[ModelConfig, Path]:
     """A model config by file path or by name in ``leaderboards/models/``; returns it and its file."""
     path = Path(name_or_path)
     if not name_or_path.endswith((".yaml", ".yml")):
@@ -108,4 +192,8 @@ def load_model_config(name_or_path: str, models_dir: Path | None = None) -> tupl
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise OnkobenchError(f"{path}: a model config must be a YAML mapping")
-    return validated(ModelConfig, data, str(path)), path
+    config: ModelConfig = validated(ModelConfig, data, str(path))
+    if config.trust_remote_code and not allow_remote_code:
+        raise OnkobenchError(f"{path}: trust_remote_code: refused; it runs code from the model repository "
+                             "(pass --trust-remote-code to allow it)")
+    return config, path

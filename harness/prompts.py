@@ -153,12 +153,17 @@ def build_requests(
     chat_template_kwargs: dict[str, Any] | None = None,
     prompts_dir: Path | None = None,
     renderer: PromptRenderer | None = None,
+    reasoning_budget: int = 0,
 ) -> list[Request]:
-    """One Request per sample; deterministic for the same inputs."""
+    """One Request per sample (or per query); deterministic for the same inputs.
+
+    ``reasoning_budget`` adds new tokens for a reasoning model's trace on top of the answer budget.
+    """
     renderer = renderer or PromptRenderer(task, variant, prompts_dir)
     gen = task.generation_for(variant)
     sampling = Sampling(
-        max_tokens=gen.max_tokens, temperature=gen.temperature, top_p=gen.top_p, seed=gen.seed, stop=gen.stop
+        max_tokens=gen.max_tokens + reasoning_budget, temperature=gen.temperature, top_p=gen.top_p, seed=gen.seed,
+        stop=gen.stop,
     )
     kwargs = dict(chat_template_kwargs or {})
     shot_ids = tuple(str(s["id"]) for s in renderer.shots)

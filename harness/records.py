@@ -68,7 +68,12 @@ class Response:
 
     key: str
     text: str
+    """The final answer: for reasoning models only what follows the end-of-thinking marker."""
     reasoning: str | None = None
+    reasoning_truncated: bool = False
+    """The token budget ran out inside the reasoning, so there is no answer (never parsed as one)."""
+    raw_text: str | None = None
+    """Everything the model generated, when it differs from ``text`` (reasoning included)."""
     finish_reason: str | None = None
     n_prompt_tokens: int | None = None
     n_output_tokens: int | None = None
@@ -76,6 +81,8 @@ class Response:
     n_cached_tokens: int | None = None
     latency_s: float | None = None
     ttft_s: float | None = None
+    queue_s: float | None = None
+    decode_s: float | None = None
     n_batch: int | None = None
     """Requests processed together with this one; ``latency_s`` covers the whole batch."""
     error: str | None = None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol
+
+from harness.errors import OnkobenchError
 
 from harness.records import Request, Response
 
@@ -22,3 +25,12 @@ class Runner(Protocol):
 
 def missing_extra(extra: str, package: str) -> str:
     return f"this runner needs {package}: pip install 'onkobench[{extra}]' (install torch==2.13.0 first on CPU machines)"
+
+
+def resolve_config_path(config_dir: Path, value: str, what: str) -> Path:
+    """A path from a model config, relative to the config's folder; it must exist."""
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else (config_dir / path)
+    if not path.exists():
+        raise OnkobenchError(f"{what}: {path} not found")
+    return path

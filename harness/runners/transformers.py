@@ -11,7 +11,8 @@ from typing import Any
 from harness.errors import OnkobenchError
 from harness.models import ModelConfig
 from harness.records import Request, Response
-from harness.runners.base import missing_extra
+from harness.runners.base import missing_extra, resolve_config_path
+from harness.runners.reasoning import split_reasoning
 
 DEFAULT_BATCH_SIZE = 8
 
@@ -49,6 +50,9 @@ class TransformersRunner:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        if config.chat_template:
+            template_path = resolve_config_path(config_dir, config.chat_template, f"model {config.name}: chat_template")
+            self.tokenizer.chat_template = template_path.read_text(encoding="utf-8")
         if self.tokenizer.chat_template is None:
             raise OnkobenchError(f"model {config.name}: the tokenizer has no chat template")
         self.model = transformers.AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **load_kwargs)
@@ -107,16 +111,22 @@ class TransformersRunner:
             new_tokens = output[row, prompt_width:].tolist()
             ended = next((i for i, t in enumerate(new_tokens) if t in eos_ids), None)
             kept = new_tokens if ended is None else new_tokens[:ended]
-            text = self.tokenizer.decode(kept, skip_special_tokens=True)
-            text, stopped = _truncate_at_stop(text, request.sampling.stop)
+            raw = self.tokenizer.decode(kept, skip_special_tokens=True)
+            split = split_reasoning(raw, bool(self.config.reasoning), self.config.think_end)
+            text, stopped = _truncate_at_stop(split.answer, request.sampling.stop)
             finish = "stop" if ended is not None or stopped else "length"
             responses.append(
                 Response(
                     key=request.key,
                     text=text,
+                    reasoning=split.reasoning,
+                    reasoning_truncated=split.truncated,
+                    raw_text=raw if raw != text else None,
                     finish_reason=finish,
                     n_prompt_tokens=int(encoded["attention_mask"][row].sum()),
                     n_output_tokens=len(kept),
+                    n_reasoning_tokens=len(self.tokenizer(split.reasoning, add_special_tokens=False)["input_ids"])
+                    if split.reasoning else None,
                     latency_s=elapsed,
                     n_batch=len(batch),
                 )

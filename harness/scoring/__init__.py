@@ -9,7 +9,7 @@ from typing import Any
 from harness.scoring import icd as _icd  # noqa: F401  (registers the catalogue-aware parsers and scorers)
 from harness.scoring.aggregators import AGGREGATORS, make_aggregator
 from harness.scoring.metrics import METRICS, ScoredSample, compute_metrics
-from harness.scoring.parsers import ERROR, MISSING, PARSERS, Parsed, make_parser
+from harness.scoring.parsers import ERROR, MISSING, NO_THINK_END, PARSERS, Parsed, make_parser
 from harness.scoring.scorers import SCORERS, make_scorer
 from harness.tasks import Sample, Task, Variant
 
@@ -27,6 +27,7 @@ class ModelOutput:
     error: str | None = None
     item: Any = None
     """The query's item (e.g. the candidate date a verify question asked about)."""
+    reasoning_truncated: bool = False
 
 
 def score_samples(
@@ -52,6 +53,8 @@ def score_samples(
             parsed = Parsed(None, MISSING, "no output for this sample")
         elif errors:
             parsed = Parsed(None, ERROR, errors[0])
+        elif any(o.reasoning_truncated for o in answers):
+            parsed = Parsed(None, NO_THINK_END, "token budget ran out inside the reasoning")
         elif aggregate is not None:
             parsed = aggregate([(o.item, parse(o.text)) for o in answers])
         else:

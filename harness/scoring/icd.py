@@ -54,11 +54,11 @@ def icdo3_morphology_parser() -> Parser:
 
 MALFORMED_OUTCOMES = ("empty", "no_code", "several_codes")
 ICD10_LEVELS = ("exact", "same_4char", "same_3char", "same_block", "same_chapter")
-OUTCOMES = (*MALFORMED_OUTCOMES, "hallucinated", "secondary_neoplasm", *ICD10_LEVELS, "valid_wrong")
+OUTCOMES = (*MALFORMED_OUTCOMES, "no_think_end", "error", "missing", "hallucinated", "secondary_neoplasm", *ICD10_LEVELS, "valid_wrong")
 
 
 def _malformed_values(parsed: Parsed, levels: tuple[str, ...], gold: str) -> dict[str, Any]:
-    outcome = parsed.reason if parsed.reason in MALFORMED_OUTCOMES else "no_code"
+    outcome = parsed.reason if parsed.reason in MALFORMED_OUTCOMES else parsed.status
     return {"outcome": outcome, "code": None, "gold": gold, "correct": 0, "partial": 0,
             **{level: 0 for level in levels}, "in_catalogue": 0}
 

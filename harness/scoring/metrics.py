@@ -70,6 +70,12 @@ def p_malformed(samples: Sequence[ScoredSample]) -> Estimate:
     return _share(samples, lambda s: s.status in MALFORMED_STATUSES)
 
 
+@METRICS.register("p_no_think_end")
+def p_no_think_end(samples: Sequence[ScoredSample]) -> Estimate:
+    """Share of reasoning outputs cut off by the token budget before the end of thinking (no answer)."""
+    return _share(samples, lambda s: s.status == "no_think_end")
+
+
 @METRICS.register("p_error")
 def p_error(samples: Sequence[ScoredSample]) -> Estimate:
     """Share of samples with no model output (runner error or missing from an outputs file)."""
