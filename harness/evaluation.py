@@ -147,7 +147,7 @@ def run_task_variant(
     renderer = PromptRenderer(task, variant, prompts_dir)
     requests = build_requests(
         task, variant, data.samples, config.identity(), config.chat_template_kwargs_for_requests(), renderer=renderer,
-        reasoning_budget=config.reasoning_budget or 0,
+        reasoning_budget=config.reasoning_budget or 0, adapter=config.adapter.name if config.adapter else None,
     )
     run_id = run_id_for(task.name, variant.name, config.name, data.chain["tag"] if data.chain else None)
     store = RunStore(out_dir / run_id)

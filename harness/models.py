@@ -171,6 +171,15 @@ class ModelConfig(_Frozen):
             "options": self.options,
         }
 
+    def engine_key(self) -> str | None:
+        """Configs with the same key can share one loaded engine (they differ only in adapter,
+        reasoning or template arguments, which vLLM takes per request); None = never shared."""
+        if self.runner != "vllm":
+            return None
+        return stable_hash({"model_id": self.model_id, "revision": self.revision, "tokenizer": self.tokenizer,
+                           "dtype": self.dtype, "quantization": self.quantization, "engine": self.engine.model_dump(),
+                           "chat_template": self.chat_template, "trust_remote_code": self.trust_remote_code})
+
     def config_hash(self) -> str:
         return stable_hash(self.model_dump(mode="json"))
 

@@ -154,6 +154,7 @@ def build_requests(
     prompts_dir: Path | None = None,
     renderer: PromptRenderer | None = None,
     reasoning_budget: int = 0,
+    adapter: str | None = None,
 ) -> list[Request]:
     """One Request per sample (or per query); deterministic for the same inputs.
 
@@ -176,6 +177,7 @@ def build_requests(
                     "model": model_identity, "task": task.name, "sample": sample.id, "query": index,
                     "messages": messages, "sampling": sampling, "chat_template_kwargs": kwargs,
                     "skip_answer": variant.skip_answer if skipped else None,
+                    "structured_regex": variant.structured_regex,
                 },
                 length=24,
             )
@@ -194,6 +196,8 @@ def build_requests(
                     query_index=index,
                     query_item=item,
                     skip_answer=variant.skip_answer if skipped else None,
+                    structured_regex=variant.structured_regex,
+                    adapter=adapter,
                 )
             )
     return requests

@@ -56,6 +56,10 @@ class Request:
     """The element this query asks about (e.g. a candidate date), stored with the response."""
     skip_answer: str | None = None
     """Set when a rule answers this query without a model (e.g. no candidate dates); never sent."""
+    structured_regex: str | None = None
+    """Constrain the answer to this regex (structured outputs), for engines that support it."""
+    adapter: str | None = None
+    """The LoRA adapter to answer with (engines that serve several adapters on one base model)."""
 
     @property
     def messages_hash(self) -> str:

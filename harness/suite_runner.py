@@ -93,6 +93,7 @@ def run_plan(
 ) -> Iterator[RunOutcome]:
     """Task by task in plan order (a chained step needs the previous step's runs); runners are reused."""
     runners: dict[str, Runner] = {}
+    all_configs = {c.name: c for p in plan for c, _ in p.models}
     try:
         for planned in plan:
             base = load_task_data(planned.task, planned.data_path)
@@ -102,9 +103,12 @@ def run_plan(
             for config, config_path in planned.models:
 
                 def get_runner(config: ModelConfig = config, config_path: Path = config_path) -> Runner:
-                    if config.name not in runners:
-                        runners[config.name] = create_runner(config, config_path.parent)
-                    return runners[config.name]
+                    # configs differing only in adapter or reasoning share one vLLM engine
+                    key = config.engine_key() or config.name
+                    if key not in runners:
+                        peers = tuple(c for c in all_configs.values() if c.engine_key() == key and c.name != config.name)
+                        runners[key] = create_runner(config, config_path.parent, peers if config.engine_key() else ())
+                    return runners[key]
 
                 # a prompt-free baseline gives the same answers for every variant: run it once
                 variants = planned.variants if config.uses_prompt else planned.variants[:1]

@@ -147,6 +147,9 @@ class Variant(_Frozen):
     """The answer recorded for a query skipped by rule (and for a sample with no ``queries`` items)."""
     upstream: dict[str, Any] = {}
     """Options for building this variant's samples from an earlier step's run."""
+    structured_regex: str | None = None
+    """Constrained decoding: the answer must match this regex (vLLM structured outputs); separates
+    format errors from knowledge errors."""
 
     @model_validator(mode="after")
     def _consistent(self) -> "Variant":

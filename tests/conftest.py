@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+import sys
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/support helpers
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 

@@ -11,8 +11,14 @@ from harness.runners.base import Runner
 RUNNERS: Registry[type] = Registry("runner")
 RUNNERS.add("baseline", "harness.runners.baseline:BaselineRunner")
 RUNNERS.add("transformers", "harness.runners.transformers:TransformersRunner")
+RUNNERS.add("vllm", "harness.runners.vllm:VLLMRunner")
+RUNNERS.add("openai", "harness.runners.openai:OpenAIRunner")
 
 
-def create_runner(config: ModelConfig, config_dir: Path) -> Runner:
-    """Build the runner a model config names; ``config_dir`` anchors relative paths in its options."""
-    return RUNNERS.get(config.runner)(config, config_dir)
+def create_runner(config: ModelConfig, config_dir: Path, peers: tuple[ModelConfig, ...] = ()) -> Runner:
+    """Build the runner a model config names; ``config_dir`` anchors relative paths in its options.
+
+    ``peers``: other configs that will share this engine (their LoRA adapters are loaded with it).
+    """
+    cls = RUNNERS.get(config.runner)
+    return cls(config, config_dir, peers=peers) if peers else cls(config, config_dir)

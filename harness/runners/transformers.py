@@ -139,6 +139,8 @@ class TransformersRunner:
         return [i for i in ids + [self.tokenizer.eos_token_id, self.tokenizer.pad_token_id] if i is not None]
 
     def generate(self, requests: Sequence[Request]) -> Iterator[Response]:
+        if any(r.structured_regex for r in requests):
+            raise OnkobenchError(f"model {self.config.name}: the transformers runner has no structured outputs; use vllm")
         # similar lengths together: less padding; shared few-shot prefixes sit side by side
         groups: dict[Any, list[Request]] = {}
         for request in requests:

