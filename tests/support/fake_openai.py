@@ -1,0 +1,100 @@
+"""A local OpenAI-compatible server for tests: answers by a rule, and fails on purpose when told to."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Answer = Callable[[dict[str, Any]], dict[str, Any]]
+"""Request body -> {"content": ..., "reasoning": ..., "finish_reason": ...}."""
+
+
+def echo_code(body: dict[str, Any]) -> dict[str, Any]:
+    last = body["messages"][-1]["content"]
+    return {"content": "C61" if "Prostata" in last else "C34.1", "finish_reason": "stop"}
+
+
+class FakeOpenAI:
+    """``faults`` maps a fault name to how many times it happens per distinct prompt before success:
+    ``http500``, ``reset`` (connection closed), ``truncated`` (half a JSON body), ``slow`` (sleep ``slow_s``)."""
+
+    def __init__(self, answer: Answer = echo_code, faults: dict[str, int] | None = None, slow_s: float = 0.0,
+                 reasoning_field: str = "reasoning") -> None:
+        self.answer = answer
+        self.faults = faults or {}
+        self.slow_s = slow_s
+        self.reasoning_field = reasoning_field
+        self.attempts: Counter[str] = Counter()
+        self.served: list[str] = []
+        self.lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> "FakeOpenAI":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _fault_for(self, prompt: str) -> str | None:
+        with self.lock:
+            attempt = self.attempts[prompt]
+            self.attempts[prompt] += 1
+        seen = 0
+        for fault, times in self.faults.items():
+            if attempt < seen + times:
+                return fault
+            seen += times
+        return None
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                prompt = json.dumps(body["messages"], ensure_ascii=False)
+                fault = server._fault_for(prompt)
+                if fault == "reset":
+                    self.connection.close()
+                    return
+                if fault == "http500":
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                if fault == "slow":
+                    time.sleep(server.slow_s)
+                answer = server.answer(body)
+                message = {"role": "assistant", "content": answer.get("content")}
+                if answer.get("reasoning") is not None:
+                    message[server.reasoning_field] = answer["reasoning"]
+                payload = json.dumps({
+                    "choices": [{"index": 0, "message": message, "finish_reason": answer.get("finish_reason", "stop")}],
+                    "usage": {"prompt_tokens": 7, "completion_tokens": 3, "completion_tokens_details": {"reasoning_tokens": answer.get("reasoning_tokens")}},
+                }).encode("utf-8")
+                if fault == "truncated":
+                    payload = payload[: len(payload) // 2]
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                with server.lock:
+                    server.served.append(prompt)
+
+        return Handler

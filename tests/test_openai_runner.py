@@ -1,0 +1,94 @@
+"""The OpenAI-compatible runner against local servers: retries, round-robin, reasoning fields, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fake_runner import ScriptedRunner  # noqa: F401  (keeps tests/ on the path for support)
+from support.fake_openai import FakeOpenAI
+
+from harness.datasources import load_task_data
+from harness.evaluation import run_task_variant
+from harness.models import ModelConfig
+from harness.runners.openai import OpenAIRunner
+from harness.tasks import load_task_file
+
+from conftest import read_jsonl
+
+
+def config(*urls: str, reasoning: bool | None = None, retries: int = 4, timeout: float = 5.0) -> ModelConfig:
+    return ModelConfig.model_validate({
+        "name": "served", "runner": "openai", "model_id": "tiny", "reasoning": reasoning,
+        "server": {"endpoints": [{"base_url": u} for u in urls], "max_retries": retries, "backoff_s": 0.01,
+                   "timeout_s": timeout, "max_concurrency": 3},
+    })
+
+
+def run(task_file: Path, out: Path, cfg: ModelConfig):
+    task = load_task_file(task_file)
+    runner = OpenAIRunner(cfg, out)
+    try:
+        return run_task_variant(task, "zero", cfg, load_task_data(task), out, lambda: runner, progress=False)
+    finally:
+        runner.close()
+
+
+def test_transient_faults_are_retried(mini_task_file: Path, tmp_path: Path) -> None:
+    faults = {"http500": 1, "reset": 1, "truncated": 1}
+    with FakeOpenAI(faults=faults) as server:
+        outcome = run(mini_task_file, tmp_path, config(server.base_url))
+    rows = read_jsonl(outcome.folder / "responses.jsonl")
+    assert sorted(r["sample_id"] for r in rows) == ["a", "b", "c", "d", "e"]
+    assert all(r["error"] is None and r["text"] in ("C61", "C34.1") for r in rows)
+    assert all(count == 4 for count in server.attempts.values())  # three faults, then success
+    assert outcome.summary["metrics"]["accuracy"]["value"] == pytest.approx(2 / 5)  # a: C61, c: C34.1
+
+
+def test_slow_server_times_out_then_answers(mini_task_file: Path, tmp_path: Path) -> None:
+    with FakeOpenAI(faults={"slow": 1}, slow_s=1.5) as server:
+        outcome = run(mini_task_file, tmp_path, config(server.base_url, timeout=0.5))
+    assert outcome.summary["status_counts"].get("error") is None
+    assert all(count == 2 for count in server.attempts.values())
+
+
+def test_exhausted_retries_are_recorded_per_sample_and_rerun_later(mini_task_file: Path, tmp_path: Path) -> None:
+    with FakeOpenAI(faults={"http500": 10}) as server:
+        outcome = run(mini_task_file, tmp_path, config(server.base_url, retries=1))
+    assert outcome.summary["status_counts"] == {"error": 5}
+    rows = read_jsonl(outcome.folder / "responses.jsonl")
+    assert all("gave up after 2 attempts: HTTP 500" in r["error"] for r in rows)
+    with FakeOpenAI() as healthy:
+        outcome = run(mini_task_file, tmp_path, config(healthy.base_url))
+    assert outcome.summary["status_counts"] == {"ok": 5}
+    assert len(healthy.served) == 5  # only the failed samples were sent again
+
+
+def test_round_robin_over_endpoints(mini_task_file: Path, tmp_path: Path) -> None:
+    with FakeOpenAI() as one, FakeOpenAI() as two:
+        run(mini_task_file, tmp_path, config(one.base_url, two.base_url))
+    assert len(one.served) + len(two.served) == 5 and one.served and two.served
+
+
+@pytest.mark.parametrize("field", ["reasoning", "reasoning_content"])
+def test_reasoning_field_and_truncation(mini_task_file: Path, tmp_path: Path, field: str) -> None:
+    def answer(body: dict) -> dict:
+        if "Prostata" in body["messages"][-1]["content"]:
+            return {"content": None, "reasoning": "Ich überlege ...", "finish_reason": "length", "reasoning_tokens": 40}
+        return {"content": "C34.1", "reasoning": "Lunge, Oberlappen.", "reasoning_tokens": 5}
+
+    with FakeOpenAI(answer, reasoning_field=field) as server:
+        outcome = run(mini_task_file, tmp_path, config(server.base_url, reasoning=True))
+    rows = {r["sample_id"]: r for r in read_jsonl(outcome.folder / "responses.jsonl")}
+    assert rows["a"]["reasoning_truncated"] and rows["a"]["text"] == "" and rows["a"]["n_reasoning_tokens"] == 40
+    assert rows["c"]["reasoning"] == "Lunge, Oberlappen." and rows["c"]["text"] == "C34.1"
+    scores = {s["sample_id"]: s for s in read_jsonl(outcome.folder / "scores.jsonl")}
+    assert scores["a"]["status"] == "no_think_end"  # never parsed as an answer
+    assert outcome.summary["tokens"]["mean_n_reasoning_tokens"] == pytest.approx((40 + 4 * 5) / 5)  # a: 40, b-e: 5 each
+
+
+def test_think_tags_in_content_are_split(mini_task_file: Path, tmp_path: Path) -> None:
+    with FakeOpenAI(lambda body: {"content": "<think>kurz</think>\n\nC61"}) as server:
+        outcome = run(mini_task_file, tmp_path, config(server.base_url, reasoning=True))
+    row = read_jsonl(outcome.folder / "responses.jsonl")[0]
+    assert row["text"] == "C61" and row["reasoning"] == "kurz" and row["raw_text"].startswith("<think>")
