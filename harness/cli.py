@@ -72,14 +72,15 @@ def list_command(kind: str) -> None:
 @click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where --chain best/own-best looks for previous runs (default: --out).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N samples (for a quick check).")
+@click.option("--trust-remote-code", is_flag=True, help="Allow model configs that set trust_remote_code (runs their code).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def run_command(suite_name, task_name, variants, models, out_dir, data_path, prompts_dir, chains, gold, runs_dir, limit,
-                no_progress) -> None:
+                trust_remote_code, no_progress) -> None:
     """Run models on tasks; an interrupted run continues where it stopped when rerun."""
     from harness.suite_runner import plan_runs, run_plan
 
     plan = plan_runs(suite_name, task_name, variants, models, data_path, tuple(chains) + (("gold",) if gold else ()),
-                     prompts_dir=prompts_dir)
+                     prompts_dir=prompts_dir, allow_remote_code=trust_remote_code)
     for outcome in run_plan(plan, out_dir, prompts_dir=prompts_dir, limit=limit, progress=not no_progress,
                             runs_dir=runs_dir):
         summary = outcome.summary
@@ -162,6 +163,22 @@ def build_tasks_command(root, out_dir, icd10gm_year, alphaid_year, icdo3_year, o
         click.echo(f"{name}: {report['available']} candidates, {report['kept']} kept, test {report['test']}, "
                    f"few-shot {report['fewshot']} (dropped: {dropped})")
     click.echo(f"written to {out_dir} (manifest.json); never commit it")
+
+
+@main.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--trust-remote-code", is_flag=True, help="Accept configs that set trust_remote_code.")
+def validate_command(paths, trust_remote_code) -> None:
+    """Check model configs, suites and task definitions (default: all shipped ones); one line per problem."""
+    from harness.validation import check_path, default_targets
+
+    targets = list(paths) or default_targets()
+    problems = [line for target in targets for line in check_path(target, trust_remote_code)]
+    for line in problems:
+        click.echo(line, err=True)
+    if problems:
+        raise _UserError(f"{len(problems)} problem(s) in {len(targets)} file(s)")
+    click.echo(f"ok: {len(targets)} file(s)")
 
 
 @main.command("report")

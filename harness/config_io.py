@@ -11,14 +11,18 @@ from pydantic import BaseModel, ValidationError
 from harness.errors import OnkobenchError
 
 
+def error_lines(err: ValidationError, where: str) -> list[str]:
+    """One line per problem: ``file: field.path: message``."""
+    return [f"{where}: {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in err.errors()]
+
+
 def validated(model: type[BaseModel], data: Any, where: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        raise OnkobenchError(f"{where}: {loc}: {first['msg']}{more}") from err
+        lines = error_lines(err, where)
+        more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+        raise OnkobenchError(lines[0] + more) from err
 
 
 def read_yaml(path: Path) -> Any:

@@ -67,6 +67,43 @@ class TaskTable:
     bands: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Metric -> reference band (lo, hi, label, source) drawn behind that metric's bars."""
 
+    def reasoning_overhead(self, row: Row) -> dict[str, float] | None:
+        """For a reasoning-on row: time and output tokens per item relative to the same model with reasoning off."""
+        model = row.summary["model"]
+        if model.get("reasoning") is not True or not model.get("model_id"):
+            return None
+        for other in self.rows:
+            o = other.summary["model"]
+            if (o.get("reasoning") is False and o.get("model_id") == model.get("model_id") and o.get("revision") == model.get("revision")
+                    and o.get("adapter") == model.get("adapter") and other.summary["variant"] == row.summary["variant"]):
+                factors = {}
+                on_s, off_s = row.summary["latency"].get("seconds_per_item"), other.summary["latency"].get("seconds_per_item")
+                if on_s and off_s:
+                    factors["time"] = on_s / off_s
+                on_t, off_t = row.summary["tokens"].get("mean_n_output_tokens"), other.summary["tokens"].get("mean_n_output_tokens")
+                if on_t and off_t:
+                    factors["tokens"] = on_t / off_t
+                return factors or None
+        return None
+
+    @property
+    def draw_spreads(self) -> list[dict[str, Any]]:
+        """Per model and few-shot variant with several random draws (``name@i``): the spread of the score."""
+        groups: dict[tuple[str, str], list[float]] = {}
+        for row in self.rows:
+            variant = row.summary["variant"]
+            value = row.primary.get("value")
+            if "@" in variant and value is not None:
+                groups.setdefault((row.summary["model"]["display_name"], variant.split("@")[0]), []).append(value)
+        spreads = []
+        for (model, variant), values in sorted(groups.items()):
+            if len(values) > 1:
+                mean = sum(values) / len(values)
+                sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+                spreads.append({"model": model, "variant": variant, "n": len(values), "min": min(values),
+                                "max": max(values), "mean": mean, "sd": sd})
+        return spreads
+
     @property
     def anchor(self) -> str:
         tag = (self.upstream or {}).get("tag")

@@ -51,6 +51,7 @@ def plan_runs(
     data_path: Path | None,
     chains: Sequence[str] = (),
     prompts_dir: Path | None = None,
+    allow_remote_code: bool = False,
 ) -> list[PlannedTask]:
     """Resolve and validate everything before the first request is sent."""
     if bool(suite_name) == bool(task_name):
@@ -73,12 +74,10 @@ def plan_runs(
         if not model_names:
             raise OnkobenchError(f"no model for task {name} (--model NAME or models in the suite)")
         task = apply_prompt_pack(load_task(name), prompts_dir)  # type: ignore[arg-type]
-        chosen = tuple(wanted) if wanted else tuple(task.variants)
-        for variant in chosen:
-            task.variant(variant)
+        chosen = tuple(v for name in wanted for v in task.expand_variant(name)) if wanted else tuple(task.variants)
         for model in model_names:
             if model not in configs:
-                configs[model] = load_model_config(model)
+                configs[model] = load_model_config(model, allow_remote_code=allow_remote_code)
             _check_answers(configs[model][0], task)
         planned.append(
             PlannedTask(task, chosen, path, tuple(configs[m] for m in model_names), _checked_chains(task, entry_chains),

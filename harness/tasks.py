@@ -80,6 +80,8 @@ class ShotSpec(_Frozen):
     seed: int = 0
     where: dict[str, Any] = {}
     """Keep only pool rows whose fields equal these values (e.g. ``domain: uro``)."""
+    draws: int = Field(default=1, ge=1)
+    """With ``sampler: random``: this many seeded draws, each its own variant ``<name>@<i>`` (seed + i)."""
 
 
 class GenerationSpec(_Frozen):
@@ -195,9 +197,19 @@ class Task(_Frozen):
     def _name_variants(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("variants"), dict):
             data = dict(data)
-            data["variants"] = {
-                str(name): {"name": str(name), **(spec or {})} for name, spec in data["variants"].items()
-            }
+            variants: dict[str, Any] = {}
+            for name, spec in data["variants"].items():
+                spec = dict(spec or {})
+                shots = spec.get("shots")
+                draws = shots.get("draws", 1) if isinstance(shots, dict) else 1
+                if isinstance(draws, int) and draws > 1 and shots.get("sampler") == "random":
+                    # several seeded draws of the examples, so that the spread across draws can be shown
+                    for i in range(draws):
+                        drawn = {**shots, "seed": int(shots.get("seed", 0)) + i, "draws": 1}
+                        variants[f"{name}@{i}"] = {**spec, "name": f"{name}@{i}", "shots": drawn}
+                else:
+                    variants[str(name)] = {"name": str(name), **spec}
+            data["variants"] = variants
         return data
 
     @model_validator(mode="after")
@@ -218,6 +230,16 @@ class Task(_Frozen):
                 f"task {self.name}: unknown variant {name!r} (known: {', '.join(self.variants)})"
             )
         return self.variants[name]
+
+    def expand_variant(self, name: str) -> list[str]:
+        """A variant name, or all seeded draws ``name@i`` of a random few-shot variant."""
+        if name in self.variants:
+            return [name]
+        draws = [v for v in self.variants if v.startswith(f"{name}@")]
+        if draws:
+            return draws
+        self.variant(name)  # raises the usual error
+        return []
 
     def generation_for(self, variant: Variant) -> GenerationSpec:
         if not variant.generation:

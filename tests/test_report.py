@@ -3,6 +3,8 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 from fake_runner import ScriptedRunner
 
 from harness.datasources import load_task_data
@@ -132,3 +134,27 @@ def test_published_rows_beside_same_data_only(mini_task_file: Path, tmp_path: Pa
     index = build_site([tmp_path / "runs"], tmp_path / "site", published)
     rows = parse(index).tables[0][1:]
     assert rows[-1][1].startswith("Paper model") and "published" in rows[-1][1] and rows[-1][0] == "–"
+
+
+def test_draw_spread_and_reasoning_overhead(mini_task_file: Path, tmp_path: Path) -> None:
+    from harness.report import build_tables
+
+    text = mini_task_file.read_text(encoding="utf-8").replace("k: 2}", "k: 2, sampler: random, seed: 5, draws: 3}")
+    mini_task_file.write_text(text, encoding="utf-8")
+    task = load_task_file(mini_task_file)
+    assert [v for v in task.variants if v.startswith("two-shot")] == ["two-shot@0", "two-shot@1", "two-shot@2"]
+    assert task.expand_variant("two-shot") == ["two-shot@0", "two-shot@1", "two-shot@2"]
+    data = load_task_data(task)
+    answers = [{"a": "C61"}, {"a": "C61", "b": "C67.2"}, {"a": "C61", "b": "C67.2", "c": "C34.1"}]
+    for i, given in enumerate(answers):
+        config = ModelConfig(name="m", runner="baseline")
+        run_task_variant(task, f"two-shot@{i}", config, data, tmp_path / "runs", lambda g=given: ScriptedRunner(g), progress=False)
+    for reasoning, delay in ((True, 0.02), (False, 0.005)):
+        config = ModelConfig.model_validate({"name": f"r-{reasoning}", "runner": "transformers", "model_id": "x/y",
+                                             "revision": "r", "reasoning": reasoning})
+        run_task_variant(task, "zero", config, data, tmp_path / "runs", lambda d=delay: ScriptedRunner({"a": "C61"}, delay_s=d), progress=False)
+    (table,) = build_tables(sorted((tmp_path / "runs").iterdir()))
+    (spread,) = table.draw_spreads
+    assert (spread["variant"], spread["n"], spread["min"], spread["max"]) == ("two-shot", 3, 0.2, 0.6)
+    on = next(r for r in table.rows if r.summary["model"]["name"] == "r-True")
+    assert table.reasoning_overhead(on)["time"] == pytest.approx(4.0, rel=0.01)  # 0.02 s vs 0.005 s per item

