@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fake_runner import ScriptedRunner  # noqa: F401  (keeps tests/ on the path for support)
 from support.fake_openai import FakeOpenAI
 
 from harness.datasources import load_task_data
