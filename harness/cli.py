@@ -181,6 +181,18 @@ def validate_command(paths, trust_remote_code) -> None:
     click.echo(f"ok: {len(targets)} file(s)")
 
 
+@main.command("publish")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("leaderboards/results"),
+              show_default=True)
+def publish_command(run_dirs, out_dir) -> None:
+    """Write publishable result summaries (metrics, CIs, correctness vectors; never text) for run folders."""
+    from harness.publish import publish_runs
+
+    written = publish_runs(list(run_dirs), out_dir)
+    click.echo(f"{len(written)} result(s) written to {out_dir}")
+
+
 @main.command("report")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("site"), show_default=True)

@@ -85,20 +85,102 @@ def check_task(path: Path) -> list[str]:
     return errors
 
 
+RESULTS_DIR = MODELS_DIR.parent / "results"
+
+
 def default_targets() -> list[Path]:
-    return [*sorted(MODELS_DIR.glob("*.yaml")), *sorted(SUITES_DIR.glob("*.yaml")), *task_files(default_tasks_dir())]
+    results = [RESULTS_DIR] if RESULTS_DIR.exists() else []
+    return [*sorted(MODELS_DIR.glob("*.yaml")), *sorted(SUITES_DIR.glob("*.yaml")), *task_files(default_tasks_dir()), *results]
 
 
 def check_path(path: Path, allow_remote_code: bool = False) -> list[str]:
-    """Decide by location what a file is: a model config, a suite or a task definition."""
+    """Decide by location what a file is: a model config, a suite, a task definition or a published result."""
+    if path.is_dir() and "results" in path.resolve().parts:
+        return check_results_dir(path) if any(path.glob("*.json")) else [
+            line for child in sorted(p for p in path.iterdir() if p.is_dir()) for line in check_results_dir(child)]
     if path.is_dir():
         return [line for child in sorted(path.glob("*.yaml")) if not child.name.startswith("_")
                 for line in check_path(child, allow_remote_code)]
     if not path.exists():
         return [f"{path}: file not found"]
     parts = path.resolve().parts
+    if "results" in parts:
+        return check_results_dir(path) if path.is_dir() else check_result(path)
     if "suites" in parts:
         return check_suite(path)
     if "tasks" in parts:
         return check_task(path)
     return check_model(path, allow_remote_code)
+
+
+RESULT_FIELDS = ("kind", "run_id", "task", "variant", "primary_metric", "metrics", "model", "model_config",
+                 "model_config_hash", "dataset", "correct", "provenance")
+TEXT_KEYS = frozenset({"text", "output", "outputs", "raw_text", "reasoning", "messages", "prompt", "snippet", "responses"})
+MAX_STRING = 300
+"""No field of a result needs a string this long; a longer one is treated as leaked text."""
+
+
+def _walk_strings(value: object, path: str = ""):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk_strings(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk_strings(item, f"{path}.{index}")
+    elif isinstance(value, str):
+        yield path, value
+
+
+def check_result(path: Path) -> list[str]:
+    """A published result: fields present, the config hash matches the model config file, no text."""
+    import json
+
+    from harness.models import load_model_config
+
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        return [f"{path}: not valid JSON ({err})"]
+    errors = [f"{path}: {field}: missing" for field in RESULT_FIELDS if field not in result]
+    if errors:
+        return errors
+    if result["kind"] != "onkobench-result":
+        return [f"{path}: kind: expected onkobench-result"]
+    for field_path, text in _walk_strings(result):
+        key = field_path.rsplit(".", 1)[-1]
+        if key in TEXT_KEYS or len(text) > MAX_STRING:
+            errors.append(f"{path}: {field_path}: looks like sample text or model output; results carry none")
+    if not all(isinstance(v, int) and v in (0, 1) for v in result["correct"].values()):
+        errors.append(f"{path}: correct: values must be 0 or 1")
+    name = result["model"].get("name")
+    runner = result["model"].get("runner")
+    if runner not in ("external",):
+        try:
+            config, _ = load_model_config(str(name), allow_remote_code=True)
+        except OnkobenchError:
+            errors.append(f"{path}: model.name: no config {name!r} in leaderboards/models")
+        else:
+            if config.config_hash() != result["model_config_hash"]:
+                errors.append(f"{path}: model_config_hash: does not match leaderboards/models/{name}.yaml (rerun or republish)")
+    return errors
+
+
+def check_results_dir(folder: Path) -> list[str]:
+    """Every result file, and for a folder named after a suite: each model has every task of the suite."""
+    import json
+
+    from harness.suites import load_suite
+
+    files = sorted(folder.glob("*.json"))
+    errors = [line for path in files for line in check_result(path)]
+    if (SUITES_DIR / f"{folder.name}.yaml").exists() and not errors:
+        suite, _ = load_suite(folder.name)
+        have: dict[str, set[str]] = {}
+        for path in files:
+            result = json.loads(path.read_text(encoding="utf-8"))
+            have.setdefault(result["model"]["name"], set()).add(result["task"])
+        for model, tasks in sorted(have.items()):
+            missing = [t.task for t in suite.tasks if t.task not in tasks and (t.models is None or model in t.models or model in t.baselines)]
+            if missing:
+                errors.append(f"{folder}: model {model}: missing results for {', '.join(missing)} (suite {suite.name})")
+    return errors

@@ -16,6 +16,7 @@ FORBIDDEN = {
     "harness/runners": ("harness.scoring", "harness.report", "harness.summary", "harness.evaluation"),
     "harness/scoring": ("harness.runners", "harness.report", "harness.evaluation", "harness.store"),
     "harness/report.py": ("harness.runners", "harness.scoring", "harness.evaluation", "harness.prompts"),
+    "harness/report_data.py": ("harness.runners", "harness.scoring", "harness.evaluation", "harness.prompts"),
     "harness/records.py": ("harness.",),
 }
 

@@ -78,3 +78,57 @@ def test_ranks_with_ties() -> None:
 def test_every_metric_documented() -> None:
     for name in METRICS:
         assert METRICS.get(name).__doc__, name
+
+
+def test_clopper_pearson_matches_the_studys_ceiling() -> None:
+    from harness.stats import clopper_pearson_interval
+
+    # Lenz et al.: the label-quality ceiling 60-79 % exact and 81-94 % partial are the
+    # Clopper-Pearson intervals of 70/100 and 89/100
+    exact, partial = clopper_pearson_interval(70, 100), clopper_pearson_interval(89, 100)
+    assert (round(exact.lo, 2), round(exact.hi, 2)) == (0.60, 0.79)
+    assert (round(partial.lo, 2), round(partial.hi, 2)) == (0.81, 0.94)
+
+
+def test_mcnemar_exact_textbook() -> None:
+    from scipy.stats import binomtest
+
+    from harness.stats import mcnemar_exact
+
+    # discordant pairs 10 vs 2: two-sided exact binomial p = 0.0386 (e.g. Fagerland et al. 2013, exact McNemar)
+    assert mcnemar_exact(10, 2) == pytest.approx(0.03857, abs=1e-4)
+    assert mcnemar_exact(10, 2) == pytest.approx(binomtest(2, 12, 0.5).pvalue)
+    assert mcnemar_exact(0, 0) == 1.0
+
+
+def test_paired_comparison() -> None:
+    from harness.stats import paired_comparison
+
+    a = [1] * 30 + [0] * 10 + [1] * 10 + [0] * 50
+    b = [1] * 30 + [0] * 10 + [0] * 10 + [1] * 2 + [0] * 48
+    result = paired_comparison(a, b)
+    assert (result.only_a, result.only_b, result.n) == (10, 2, 100)
+    assert result.difference == pytest.approx(0.08)
+    assert result.lo < 0.08 < result.hi and result.lo > 0
+
+
+def test_holm_adjustment_textbook() -> None:
+    from harness.stats import holm_adjust
+
+    # Holm (1979) step-down: p = 0.01, 0.04, 0.03, 0.005 with m = 4
+    assert holm_adjust([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+
+
+def test_cluster_bootstrap_moves_clusters_together() -> None:
+    import numpy as np
+
+    from harness.stats import cluster_bootstrap_interval
+
+    values = np.array([1, 1, 1, 1, 0, 0, 0, 0], dtype=float)
+    clusters = ["a", "a", "a", "a", "b", "b", "b", "b"]
+    est = cluster_bootstrap_interval(values, clusters)
+    assert est.value == pytest.approx(0.5)
+    # two clusters: a resample holds a twice, b twice, or one each -> only 0, 0.5 and 1 are possible
+    assert (est.lo, est.hi) == (0.0, 1.0)
+    same = cluster_bootstrap_interval(values, clusters)
+    assert (same.lo, same.hi) == (est.lo, est.hi)

@@ -43,7 +43,7 @@ def test_chained_demo_suite_and_report(tmp_path: Path) -> None:
     assert invoke("report", str(out), "--out", str(site)).exit_code == 0
     html = (site / "index.html").read_text(encoding="utf-8")
     for step in ("urollmeval.step1", "urollmeval.step2", "urollmeval.step3"):
-        assert f"<h2>{step}" in html
+        assert f">{step}</a>" in html
     assert "on gold inputs" in html and "published" in html
 
 

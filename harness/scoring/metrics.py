@@ -10,7 +10,7 @@ import numpy as np
 
 from harness.registry import Registry
 from harness.scoring.parsers import MALFORMED_STATUSES, OK
-from harness.stats import Estimate, bootstrap_interval, wilson_interval
+from harness.stats import Estimate, bootstrap_interval, cluster_bootstrap_interval, wilson_interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,11 @@ METRICS: Registry[Metric] = Registry("metric")
 
 
 def _share(samples: Sequence[ScoredSample], hit: Callable[[ScoredSample], bool]) -> Estimate:
+    """A share with its 95% interval: Wilson, or a cluster bootstrap when one text gave several samples."""
+    groups = [s.group or s.sample_id for s in samples]
+    if len(set(groups)) < len(groups):
+        values = np.array([1.0 if hit(s) else 0.0 for s in samples])
+        return cluster_bootstrap_interval(values, groups)
     return wilson_interval(sum(1 for s in samples if hit(s)), len(samples))
 
 

@@ -28,8 +28,10 @@
     });
   });
   document.querySelectorAll("input.filter").forEach(function (input) {
-    var table = input.nextElementSibling;
-    while (table && table.tagName !== "TABLE") { table = table.nextElementSibling; }
+    var table = null;
+    for (var next = input.nextElementSibling; next && !table; next = next.nextElementSibling) {
+      table = next.tagName === "TABLE" ? next : next.querySelector("table");
+    }
     if (!table) return;
     input.addEventListener("input", function () {
       var needle = input.value.toLowerCase();

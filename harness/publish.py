@@ -1,0 +1,104 @@
+"""``onkobench publish``: run folders -> small result summaries for ``leaderboards/results/``.
+
+A published result holds metrics, intervals, latency, tokens, hardware, the model config and its hash,
+provenance, and a per-item correctness vector keyed by sample id (so paired tests can be recomputed).
+It never holds sample text or model output; for a private data set this is checked on the written
+bytes against every stored output, and publishing stops instead of writing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.errors import OnkobenchError
+from harness.store import MANIFEST, RESPONSES, SCORES, SUMMARY, read_json, write_json_atomic
+
+RESULT_KIND = "onkobench-result"
+RESULT_FORMAT = 1
+MIN_TEXT_CHECK = 12
+"""Outputs shorter than this (a code, "Nein") cannot quote a snippet; longer ones are searched for."""
+
+
+def _correctness(folder: Path) -> dict[str, int]:
+    vector: dict[str, int] = {}
+    with (folder / SCORES).open(encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            vector[str(row["sample_id"])] = int(bool((row.get("values") or {}).get("correct")))
+    return vector
+
+
+def _stored_texts(folder: Path) -> set[str]:
+    texts: set[str] = set()
+    if (folder / RESPONSES).exists():
+        with (folder / RESPONSES).open(encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                for field in ("text", "reasoning", "raw_text"):
+                    value = row.get(field)
+                    if isinstance(value, str) and len(value.strip()) >= MIN_TEXT_CHECK:
+                        texts.add(value.strip())
+    return texts
+
+
+def result_summary(folder: Path) -> dict[str, Any]:
+    """The publishable summary of one run folder (whitelisted fields only)."""
+    summary = read_json(folder / SUMMARY)
+    manifest = read_json(folder / MANIFEST)
+    dataset = dict(summary["dataset"])
+    if dataset.get("private") and not str(dataset.get("source", "")).startswith("hf://"):
+        dataset["source"] = Path(str(dataset["source"])).name  # a local copy's path says nothing useful
+    upstream = summary.get("upstream")
+    return {
+        "kind": RESULT_KIND,
+        "format": RESULT_FORMAT,
+        "run_id": summary["run_id"],
+        "task": summary["task"],
+        "task_version": summary["task_version"],
+        "family": summary["family"],
+        "answer_kind": summary.get("answer_kind", ""),
+        "variant": summary["variant"],
+        "primary_metric": summary["primary_metric"],
+        "metric_order": summary.get("metric_order", list(summary["metrics"])),
+        "metrics": summary["metrics"],
+        "n_samples": summary["n_samples"],
+        "status_counts": summary["status_counts"],
+        "latency": summary["latency"],
+        "tokens": summary["tokens"],
+        "model": summary["model"],
+        "model_config": manifest["model"],
+        "model_config_hash": manifest["model_config_hash"],
+        "engine": summary.get("engine", {}),
+        "hardware": summary.get("hardware", {}),
+        "dataset": dataset,
+        "upstream": {"tag": upstream.get("tag"), "run_id": upstream.get("run_id")} if upstream else None,
+        "provenance": {**summary.get("provenance", {}), "packages": manifest.get("packages", {})},
+        "correct": _correctness(folder),
+    }
+
+
+def check_no_text(payload: str, texts: set[str], where: str) -> None:
+    for text in texts:
+        # as written in the JSON too, where quotes and newlines are escaped
+        if text in payload or json.dumps(text, ensure_ascii=False)[1:-1] in payload:
+            raise OnkobenchError(f"{where}: refusing to publish: it would contain model output or sample text")
+
+
+def publish_runs(run_paths: list[Path], out_dir: Path) -> list[Path]:
+    from harness.report_data import find_run_folders
+
+    written = []
+    for folder in find_run_folders(run_paths):
+        result = result_summary(folder)
+        payload = json.dumps(result, ensure_ascii=False, sort_keys=True)
+        if result["dataset"].get("private"):
+            check_no_text(payload, _stored_texts(folder), str(folder))
+        target = out_dir / f"{result['run_id']}.json"
+        write_json_atomic(target, result)
+        written.append(target)
+    return written

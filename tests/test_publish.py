@@ -1,0 +1,117 @@
+"""Publishing: small result summaries, correctness vectors, never text; validation of results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+
+from conftest import write_jsonl
+
+
+def run_suite(out: Path) -> None:
+    result = CliRunner().invoke(main, ["run", "--suite", "demo", "--model", "baseline-lexicon-exact",
+                                       "--model", "baseline-lexicon-fuzzy", "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+
+
+def test_publish_writes_summaries_with_correctness(tmp_path: Path) -> None:
+    run_suite(tmp_path / "runs")
+    results = tmp_path / "results" / "demo"
+    result = CliRunner().invoke(main, ["publish", str(tmp_path / "runs"), "--out", str(results)])
+    assert result.exit_code == 0, result.output
+    files = sorted(results.glob("*.json"))
+    assert len(files) == 6
+    published = json.loads(files[0].read_text(encoding="utf-8"))
+    assert published["kind"] == "onkobench-result" and published["correct"]
+    assert set(published["correct"].values()) <= {0, 1}
+    accuracy = sum(published["correct"].values()) / len(published["correct"])
+    assert accuracy == pytest.approx(published["metrics"][published["primary_metric"]]["value"], abs=1e-6)
+    validate = CliRunner().invoke(main, ["validate", str(results)])
+    assert validate.exit_code == 0, validate.output
+    # the site builds from published results alone (no run folders)
+    site = tmp_path / "site"
+    assert CliRunner().invoke(main, ["report", str(results), "--out", str(site)]).exit_code == 0
+    assert "published result" in next((site / "runs").glob("*.html")).read_text(encoding="utf-8")
+
+
+def test_validate_catches_tampered_results(tmp_path: Path) -> None:
+    run_suite(tmp_path / "runs")
+    results = tmp_path / "results" / "demo"
+    CliRunner().invoke(main, ["publish", str(tmp_path / "runs"), "--out", str(results)])
+    files = sorted(results.glob("*.json"))
+    first = json.loads(files[0].read_text(encoding="utf-8"))
+    files[0].write_text(json.dumps({**first, "model_config_hash": "0" * 16}), encoding="utf-8")
+    second = json.loads(files[1].read_text(encoding="utf-8"))
+    second["samples"] = [{"id": "1", "text": "Z.n. RPE bei Prostatakarzinom"}]
+    files[1].write_text(json.dumps(second), encoding="utf-8")
+    files[2].unlink()
+    result = CliRunner().invoke(main, ["validate", str(results)])
+    assert result.exit_code == 2
+    assert "model_config_hash: does not match" in result.output
+    assert "samples.0.text: looks like sample text" in result.output
+
+
+def test_missing_suite_task_is_reported(tmp_path: Path) -> None:
+    run_suite(tmp_path / "runs")
+    results = tmp_path / "results" / "demo"
+    CliRunner().invoke(main, ["publish", str(tmp_path / "runs"), "--out", str(results)])
+    next(results.glob("demo.tumour_detection--0--baseline-lexicon-exact.json")).unlink()
+    result = CliRunner().invoke(main, ["validate", str(results)])
+    assert result.exit_code == 2 and "model baseline-lexicon-exact: missing results for demo.tumour_detection" in result.output
+
+
+def test_private_data_never_published(tmp_path: Path) -> None:
+    """Runs on a private data set (UroLlmEval step 1 schema), with outputs that quote the snippets:
+    every written file is searched for the snippet texts."""
+    from fake_runner import ScriptedRunner
+
+    from harness.datasources import load_task_data
+    from harness.evaluation import run_task_variant
+    from harness.models import ModelConfig
+    from harness.tasks import load_all_tasks
+
+    snippets = [f"Patient {i}: Z.n. RPE bei Prostatakarzinom pT{i % 3 + 1}, ED {2010 + i}." for i in range(6)]
+    data_file = write_jsonl(tmp_path / "private.jsonl", [{"text": t, "label": [{"diagnosis": "C61", "date": str(2010 + i)}]}
+                                                        for i, t in enumerate(snippets)])
+    task = load_all_tasks()["urollmeval.step1"]
+    assert task.dataset.private
+    data = load_task_data(task, data_file)
+    quoting = {str(i): json.dumps([snippets[i]]) for i in range(6)}  # outputs that quote the whole snippet
+    config = ModelConfig(name="baseline-lexicon-exact", runner="baseline", options={"method": "lexicon_exact", "lexicon": "x"})
+    run_task_variant(task, "0", config, data, tmp_path / "runs", lambda: ScriptedRunner(quoting), progress=False)
+    out = tmp_path / "results"
+    result = CliRunner().invoke(main, ["publish", str(tmp_path / "runs"), "--out", str(out)])
+    written = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
+    for path in written:
+        content = path.read_text(encoding="utf-8")
+        assert not any(snippet in content for snippet in snippets)
+        assert str(data_file.parent) not in content
+    published = json.loads(written[0].read_text(encoding="utf-8")) if written else None
+    assert result.exit_code == 0 and published["dataset"]["source"] == "private.jsonl"
+
+
+def test_publish_refuses_when_text_would_leak(tmp_path: Path, monkeypatch) -> None:
+    """If a future field carried an output, the byte-level guard stops publishing instead of writing."""
+    import harness.publish as publish
+
+    run_suite(tmp_path / "runs")
+    original = publish.result_summary
+
+    def leaky(folder: Path) -> dict:
+        summary = original(folder)
+        summary["dataset"]["private"] = True
+        rows = [json.loads(l) for l in (folder / "responses.jsonl").read_text(encoding="utf-8").splitlines()]
+        long = next((r["text"] for r in rows if len(r["text"]) >= publish.MIN_TEXT_CHECK), None)
+        summary["note"] = long or ""
+        return summary
+
+    monkeypatch.setattr(publish, "result_summary", leaky)
+    result = CliRunner().invoke(main, ["publish", str(tmp_path / "runs" / "demo.tumour_detection--0--baseline-lexicon-fuzzy"),
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "refusing to publish" in result.output
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
