@@ -26,8 +26,10 @@ demo: install
 	$(BIN)/onkobench run --suite urollmeval-demo --out $(RUNS)
 	$(BIN)/onkobench report $(RUNS) --out $(SITE)
 
+# the published leaderboard: built from the committed result summaries only
 site: install
-	$(BIN)/onkobench report $(RUNS) --out $(SITE)
+	$(BIN)/onkobench validate
+	$(BIN)/onkobench report leaderboards/results --out $(SITE)
 
 test: install
 	$(BIN)/python -m pytest --runslow -q
