@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import OnkobenchError
-from harness.store import MANIFEST, RESPONSES, SCORES, SUMMARY, read_json, write_json_atomic
+from harness.store import MANIFEST, SCORES, SUMMARY, RunStore, read_json, write_json_atomic
 
 RESULT_KIND = "onkobench-result"
 RESULT_FORMAT = 1
@@ -32,17 +32,11 @@ def _correctness(folder: Path) -> dict[str, int]:
 
 def _stored_texts(folder: Path) -> set[str]:
     texts: set[str] = set()
-    if (folder / RESPONSES).exists():
-        with (folder / RESPONSES).open(encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                for field in ("text", "reasoning", "raw_text"):
-                    value = row.get(field)
-                    if isinstance(value, str) and len(value.strip()) >= MIN_TEXT_CHECK:
-                        texts.add(value.strip())
+    for row in RunStore(folder).iter_responses():
+        for field in ("text", "reasoning", "raw_text"):
+            value = row.get(field)
+            if isinstance(value, str) and len(value.strip()) >= MIN_TEXT_CHECK:
+                texts.add(value.strip())
     return texts
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from harness.errors import OnkobenchError
 
@@ -42,6 +42,14 @@ class Registry(Generic[T]):
             value = getattr(importlib.import_module(module_name), attr)
             self._items[name] = value
         return value  # type: ignore[return-value]
+
+    def build(self, name: str, options: dict) -> Any:
+        """Call a registered factory with its options from a task file; bad options are a user error."""
+        factory = self.get(name)
+        try:
+            return factory(**options)  # type: ignore[operator]
+        except TypeError as err:
+            raise OnkobenchError(f"{self.kind} {name!r}: bad options {options}: {err}") from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -14,7 +14,7 @@ import jinja2
 from harness.report_data import (
     TaskTable, build_tables, few_shot_gains, load_rows, model_pages, paired_matrix, pareto_chart,
 )
-from harness.store import MANIFEST, RESPONSES, SCORES, read_json
+from harness.store import MANIFEST, SCORES, RunStore, read_json
 
 REPORTS_DIR = Path(__file__).resolve().parents[1] / "reports"
 SAMPLE_ROW_LIMIT = 5000
@@ -60,26 +60,17 @@ def _sample_rows(folder: Path | None) -> list[dict[str, Any]]:
     """Per-sample explorer rows of a local run: the score line joined with its raw response (streamed, capped)."""
     if folder is None or not (folder / SCORES).exists():
         return []
-    responses: dict[str, dict[str, Any]] = {}
-    if (folder / RESPONSES).exists():
-        with (folder / RESPONSES).open(encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(row, dict) and "key" in row:
-                    responses[row["key"]] = row
-    rows = []
+    scores = []
     with (folder / SCORES).open(encoding="utf-8") as handle:
         for line in handle:
-            if len(rows) >= SAMPLE_ROW_LIMIT:
+            if len(scores) >= SAMPLE_ROW_LIMIT:
                 break
-            score = json.loads(line)
-            response = responses.get(score.get("key") or "", {})
-            rows.append({**score, "text": response.get("text"), "reasoning": response.get("reasoning"),
-                         "latency_s": response.get("latency_s")})
-    return rows
+            scores.append(json.loads(line))
+    # only the responses the page shows are kept, so a huge run folder does not fill the memory
+    wanted = {s.get("key") for s in scores}
+    responses = {row["key"]: row for row in RunStore(folder).iter_responses() if row["key"] in wanted}
+    return [{**score, "text": responses.get(score.get("key") or "", {}).get("text"),
+             "reasoning": responses.get(score.get("key") or "", {}).get("reasoning")} for score in scores]
 
 
 def build_site(sources: list[Path], out_dir: Path, published_dir: Path | None = None) -> Path:

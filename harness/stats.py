@@ -24,14 +24,18 @@ class Estimate:
         return {"value": clean(self.value), "lo": clean(self.lo), "hi": clean(self.hi), "n": self.n, "method": self.method}
 
 
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Estimate:
-    """Wilson score interval for a proportion (scipy's implementation)."""
+def _proportion_interval(successes: int, n: int, confidence: float, method: str, label: str) -> Estimate:
     if n == 0:
-        return Estimate(math.nan, math.nan, math.nan, 0, "wilson")
+        return Estimate(math.nan, math.nan, math.nan, 0, label)
     from scipy.stats import binomtest
 
-    ci = binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
-    return Estimate(successes / n, float(ci.low), float(ci.high), n, "wilson")
+    ci = binomtest(successes, n).proportion_ci(confidence_level=confidence, method=method)
+    return Estimate(successes / n, float(ci.low), float(ci.high), n, label)
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Estimate:
+    """Wilson score interval for a proportion (scipy's implementation)."""
+    return _proportion_interval(successes, n, confidence, "wilson", "wilson")
 
 
 def bootstrap_interval(
@@ -70,12 +74,7 @@ def ranks_with_ties(intervals: Sequence[tuple[float, float]]) -> list[int]:
 
 def clopper_pearson_interval(successes: int, n: int, confidence: float = 0.95) -> Estimate:
     """Exact (Clopper-Pearson) interval for a proportion (scipy's implementation)."""
-    if n == 0:
-        return Estimate(math.nan, math.nan, math.nan, 0, "clopper-pearson")
-    from scipy.stats import binomtest
-
-    ci = binomtest(successes, n).proportion_ci(confidence_level=confidence, method="exact")
-    return Estimate(successes / n, float(ci.low), float(ci.high), n, "clopper-pearson")
+    return _proportion_interval(successes, n, confidence, "exact", "clopper-pearson")
 
 
 def cluster_bootstrap_interval(

@@ -45,10 +45,4 @@ def verify_dates_aggregator(field: str = "date") -> Aggregator:
 
 
 def make_aggregator(name: str, options: dict[str, Any]) -> Aggregator:
-    factory = AGGREGATORS.get(name)
-    try:
-        return factory(**options)
-    except TypeError as err:
-        from harness.errors import OnkobenchError
-
-        raise OnkobenchError(f"aggregator {name!r}: bad options {options}: {err}") from None
+    return AGGREGATORS.build(name, options)

@@ -107,13 +107,7 @@ def code_parser(pattern: str, ignore_case: bool = True, upper: bool = True) -> P
 
 
 def make_parser(name: str, options: dict[str, Any]) -> Parser:
-    factory = PARSERS.get(name)
-    try:
-        return factory(**options)
-    except TypeError as err:
-        from harness.errors import OnkobenchError
-
-        raise OnkobenchError(f"parser {name!r}: bad options {options}: {err}") from None
+    return PARSERS.build(name, options)
 
 
 _ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")

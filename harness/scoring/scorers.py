@@ -50,13 +50,7 @@ def code_match_scorer(partial_chars: int = 3) -> Scorer:
 
 
 def make_scorer(name: str, options: dict[str, Any]) -> Scorer:
-    factory = SCORERS.get(name)
-    try:
-        return factory(**options)
-    except TypeError as err:
-        from harness.errors import OnkobenchError
-
-        raise OnkobenchError(f"scorer {name!r}: bad options {options}: {err}") from None
+    return SCORERS.build(name, options)
 
 
 SECONDARY_NEOPLASMS = frozenset({"C77", "C78", "C79"})
