@@ -126,8 +126,9 @@ def resolve_data_path(task: Task, override: str | Path | None) -> Path | None:
         return Path(override).expanduser()
     if task.dataset.path is None:
         return None
-    path = Path(task.dataset.path).expanduser()
-    return path if path.is_absolute() else task.folder / path
+    from harness.paths import confined_path
+
+    return confined_path(task.folder, task.dataset.path, f"{task.name}: dataset.path")
 
 
 def load_task_data(task: Task, data_path: str | Path | None = None) -> TaskData:

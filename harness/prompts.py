@@ -57,7 +57,9 @@ class PromptRenderer:
         spec = self.variant.shots
         if spec is None:
             return []
-        pool_path = self.task.folder / spec.pool
+        from harness.paths import confined_path
+
+        pool_path = confined_path(self.task.folder, spec.pool, f"{self.task.name} variant {self.variant.name}: shots.pool")
         pool = [row for row in read_jsonl(pool_path) if all(row.get(k) == v for k, v in spec.where.items())]
         for number, row in enumerate(pool, start=1):
             if "answer" not in row or "id" not in row:

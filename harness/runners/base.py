@@ -28,9 +28,17 @@ def missing_extra(extra: str, package: str) -> str:
 
 
 def resolve_config_path(config_dir: Path, value: str, what: str) -> Path:
-    """A path from a model config, relative to the config's folder; it must exist."""
-    path = Path(value).expanduser()
-    path = path if path.is_absolute() else (config_dir / path)
+    """A path from a model config, relative to the config's folder; it must exist and stay inside the allowed folders."""
+    from harness.paths import confined_path
+
+    path = confined_path(config_dir, value, what)
     if not path.exists():
         raise OnkobenchError(f"{what}: {path} not found")
     return path
+
+
+def local_or_hub(config_dir: Path, model_id: str, what: str) -> str:
+    """A local model folder (confined to the allowed folders) or else a hub id."""
+    if (config_dir / model_id).exists() or Path(model_id).is_absolute() or model_id.startswith("."):
+        return str(resolve_config_path(config_dir, model_id, what))
+    return model_id

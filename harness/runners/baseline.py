@@ -13,6 +13,7 @@ from harness.datasources import read_jsonl
 from harness.errors import OnkobenchError
 from harness.models import ModelConfig
 from harness.records import Request, Response
+from harness.runners.base import resolve_config_path
 from harness.config_io import read_yaml
 
 DETECTION_KIND = "tumour_mentions"
@@ -92,8 +93,9 @@ class BaselineRunner:
             raise OnkobenchError(f"model {config.name}: unknown baseline option(s) {', '.join(options)}")
         if lexicon_path is None and self.method in ("lexicon_exact", "lexicon_fuzzy"):
             raise OnkobenchError(f"model {config.name}: options.lexicon is required")
-        self.lexicon = self._load_lexicon(config_dir / lexicon_path) if lexicon_path else []
-        self.keywords = self._load_keywords(config_dir / keywords_path) if keywords_path else None
+        self.lexicon = self._load_lexicon(resolve_config_path(config_dir, lexicon_path, f"model {config.name}: options.lexicon")) if lexicon_path else []
+        self.keywords = (self._load_keywords(resolve_config_path(config_dir, keywords_path, f"model {config.name}: options.keywords"))
+                         if keywords_path else None)
         if self.method == "lexicon_fuzzy" and self.keywords is None:
             raise OnkobenchError(f"model {config.name}: lexicon_fuzzy needs options.keywords")
 

