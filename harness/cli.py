@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 
@@ -27,6 +28,13 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted; what finished is stored, rerun the same command to continue", err=True)
             sys.exit(130)
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+                raise _UserError(
+                    f"no space left to write {err.filename or 'results'} ({err.strerror}); what finished is stored, "
+                    "free some space and rerun the same command to continue"
+                ) from err
+            raise
 
 
 @click.group(cls=_Group)

@@ -3,3 +3,7 @@
 
 class OnkobenchError(Exception):
     """A problem with user input (file, config, option); printed as one line, exit code 2."""
+
+
+class RunnerUnavailableError(OnkobenchError):
+    """The model server stayed unreachable: the run stops; what finished is stored, a rerun continues."""

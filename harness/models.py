@@ -81,6 +81,8 @@ class ServerSettings(_Frozen):
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=4, ge=0)
     backoff_s: float = Field(default=0.5, ge=0)
+    stop_after_failures: int = Field(default=3, ge=1)
+    """This many requests in a row that exhaust their retries stop the run (the server is gone); rerun later."""
 
 
 class ModelMetadata(_Frozen):

@@ -15,11 +15,12 @@ from harness.models import ModelConfig  # noqa: E402
 from harness.tasks import load_task_file  # noqa: E402
 
 ANSWERS = {"a": "C61", "b": "C67.9", "c": "Code C34.1", "d": "weiß nicht", "e": "C50.9"}
+ANSWERS.update({f"s{i:03d}": ("C61" if i % 3 else "keine Ahnung") for i in range(1000)})
 
 if __name__ == "__main__":
     task_file, out_dir, delay = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
     task = load_task_file(task_file)
-    data = load_task_data(task)
+    data = load_task_data(task, sys.argv[4] if len(sys.argv) > 4 else None)
     config = ModelConfig(name="scripted", runner="baseline")
     outcome = run_task_variant(task, "zero", config, data, out_dir, lambda: ScriptedRunner(ANSWERS, delay), progress=False)
     print(outcome.summary["metrics"]["accuracy"]["value"])

@@ -16,11 +16,11 @@ from harness.tasks import load_task_file
 from conftest import read_jsonl
 
 
-def config(*urls: str, reasoning: bool | None = None, retries: int = 4, timeout: float = 5.0) -> ModelConfig:
+def config(*urls: str, reasoning: bool | None = None, retries: int = 4, timeout: float = 5.0, stop_after: int = 10) -> ModelConfig:
     return ModelConfig.model_validate({
         "name": "served", "runner": "openai", "model_id": "tiny", "reasoning": reasoning,
         "server": {"endpoints": [{"base_url": u} for u in urls], "max_retries": retries, "backoff_s": 0.01,
-                   "timeout_s": timeout, "max_concurrency": 3},
+                   "timeout_s": timeout, "max_concurrency": 3, "stop_after_failures": stop_after},
     })
 
 
@@ -91,3 +91,21 @@ def test_think_tags_in_content_are_split(mini_task_file: Path, tmp_path: Path) -
         outcome = run(mini_task_file, tmp_path, config(server.base_url, reasoning=True))
     row = read_jsonl(outcome.folder / "responses.jsonl")[0]
     assert row["text"] == "C61" and row["reasoning"] == "kurz" and row["raw_text"].startswith("<think>")
+
+
+def test_server_gone_stops_the_run_then_resumes(mini_task_file: Path, tmp_path: Path) -> None:
+    from harness.errors import RunnerUnavailableError
+
+    cfg = ModelConfig.model_validate({
+        "name": "served", "runner": "openai", "model_id": "tiny",
+        "server": {"endpoints": [{"base_url": "http://127.0.0.1:9/v1"}], "max_retries": 1, "backoff_s": 0.01,
+                   "timeout_s": 2, "max_concurrency": 1, "stop_after_failures": 2},
+    })
+    with pytest.raises(RunnerUnavailableError, match="2 requests in a row failed after all retries.*rerun to continue"):
+        run(mini_task_file, tmp_path, cfg)
+    stored = read_jsonl(tmp_path / "mini.coding--zero--served" / "responses.jsonl")
+    assert len(stored) == 2 and all(r["error"] for r in stored)  # what happened is recorded
+    with FakeOpenAI() as server:
+        healthy = cfg.model_copy(update={"server": cfg.server.model_copy(update={"endpoints": config(server.base_url).server.endpoints})})
+        outcome = run(mini_task_file, tmp_path, healthy.model_copy(update={}))
+    assert outcome.summary["status_counts"] == {"ok": 5}

@@ -13,12 +13,13 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from harness.errors import OnkobenchError
+from harness.errors import OnkobenchError, RunnerUnavailableError
 from harness.models import ModelConfig
 from harness.records import Request, Response
 from harness.runners.reasoning import split_reasoning
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+GAVE_UP = "gave up after"
 
 
 class _Retryable(Exception):
@@ -130,14 +131,22 @@ class OpenAIRunner:
                     with self._lock:
                         jitter = self._rng.uniform(0, self.server.backoff_s)
                     time.sleep(self.server.backoff_s * 2**attempt + jitter)
-        return Response(key=request.key, text="", error=f"gave up after {self.server.max_retries + 1} attempts: {last}")
+        return Response(key=request.key, text="", error=f"{GAVE_UP} {self.server.max_retries + 1} attempts: {last}")
 
     def generate(self, requests: Sequence[Request]) -> Iterator[Response]:
+        failures_in_a_row = 0
         with ThreadPoolExecutor(max_workers=self.server.max_concurrency, thread_name_prefix="onkobench-http") as pool:
             futures = [pool.submit(self.complete, request) for request in requests]
             try:
                 for future in as_completed(futures):
-                    yield future.result()
+                    response = future.result()
+                    yield response
+                    failures_in_a_row = failures_in_a_row + 1 if (response.error or "").startswith(GAVE_UP) else 0
+                    if failures_in_a_row >= self.server.stop_after_failures:
+                        raise RunnerUnavailableError(
+                            f"model {self.config.name}: {failures_in_a_row} requests in a row failed after all retries "
+                            f"({response.error}); the run stopped, finished samples are stored - rerun to continue"
+                        )
             finally:
                 for future in futures:
                     future.cancel()
