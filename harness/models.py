@@ -199,7 +199,8 @@ class ModelConfig(_Frozen):
                            "chat_template": self.chat_template, "trust_remote_code": self.trust_remote_code})
 
     def config_hash(self) -> str:
-        return stable_hash(self.model_dump(mode="json"))
+        """Hash of what the file sets (defaults left out, so a new optional field keeps old hashes valid)."""
+        return stable_hash(self.model_dump(mode="json", exclude_defaults=True))
 
     def chat_template_kwargs_for_requests(self) -> dict[str, Any]:
         kwargs = dict(self.chat_template_kwargs)

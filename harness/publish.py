@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import OnkobenchError
+from harness.paths import REPO_ROOT
 from harness.store import MANIFEST, SCORES, SUMMARY, RunStore, read_json, write_json_atomic
 
 RESULT_KIND = "onkobench-result"
@@ -40,13 +41,27 @@ def _stored_texts(folder: Path) -> set[str]:
     return texts
 
 
+def _config_hash(manifest: dict[str, Any]) -> str:
+    from harness.models import ModelConfig
+
+    try:
+        return ModelConfig.model_validate(manifest["model"]).config_hash()
+    except ValueError:
+        return str(manifest["model_config_hash"])  # a config from an older schema: keep what the run recorded
+
+
 def result_summary(folder: Path) -> dict[str, Any]:
     """The publishable summary of one run folder (whitelisted fields only)."""
     summary = read_json(folder / SUMMARY)
     manifest = read_json(folder / MANIFEST)
     dataset = dict(summary["dataset"])
-    if dataset.get("private") and not str(dataset.get("source", "")).startswith("hf://"):
-        dataset["source"] = Path(str(dataset["source"])).name  # a local copy's path says nothing useful
+    source = str(dataset.get("source", ""))
+    if not source.startswith("hf://"):
+        path = Path(source)
+        if path.is_relative_to(REPO_ROOT):
+            dataset["source"] = str(path.relative_to(REPO_ROOT))  # data shipped with onkobench
+        elif dataset.get("private"):
+            dataset["source"] = path.name  # a local copy's path says nothing useful and may name a person
     upstream = summary.get("upstream")
     return {
         "kind": RESULT_KIND,
@@ -66,7 +81,8 @@ def result_summary(folder: Path) -> dict[str, Any]:
         "tokens": summary["tokens"],
         "model": summary["model"],
         "model_config": manifest["model"],
-        "model_config_hash": manifest["model_config_hash"],
+        # recomputed from the stored config, so the hash always follows the current definition
+        "model_config_hash": _config_hash(manifest),
         "engine": summary.get("engine", {}),
         "hardware": summary.get("hardware", {}),
         "dataset": dataset,

@@ -30,6 +30,12 @@ def _seconds(value: float | None) -> str:
     return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
 
 
+def _signed(value: float) -> str:
+    """Points with a sign; never "-0.0"."""
+    points = round(100 * value, 1)
+    return f"{points + 0.0:+.1f}"
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
 
@@ -45,6 +51,7 @@ def _environment() -> jinja2.Environment:
     env.filters["percent"] = _percent
     env.filters["seconds"] = _seconds
     env.filters["slug"] = _slug
+    env.filters["signed"] = _signed
     env.filters["tojson_compact"] = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True)
     return env
 

@@ -106,3 +106,24 @@ def test_hostile_output_is_text(site: Path, browser) -> None:
         page.close()
     model_page, _, dialogs = open_page(browser, site / "models" / "bad.html")
     assert "<script>" in model_page.inner_text("h1") and dialogs == []
+
+
+def test_committed_demo_leaderboard(tmp_path: Path, browser) -> None:
+    """The published demo results (3 models, baselines and SmolLM2): tied ranks, CI bars, Pareto charts."""
+    results = REPO_ROOT / "leaderboards" / "results" / "demo"
+    if not any(results.glob("*.json")):
+        pytest.skip("no committed demo results")
+    site = tmp_path / "site"
+    build_site([results], site)
+    page, requests, dialogs = open_page(browser, site / "index.html")
+    ranks = page.eval_on_selector_all("table.board.sortable tbody tr td:first-child", "cells => cells.map(c => c.innerText.trim())")
+    assert len(ranks) >= 3 * 3 and len(set(ranks)) < len(ranks)  # ties where intervals overlap
+    assert page.locator("svg.ci").count() == len(ranks) and page.locator("figure.pareto svg").count() == 3
+    assert all(url.startswith("file://") for url in requests) and dialogs == []
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "demo-index.png"), full_page=True)
+    task_page = next((site / "tasks").glob("demo.icd10gm_coding*.html"))
+    page.goto(task_page.as_uri())
+    page.wait_for_load_state("load")
+    assert page.locator("table.matrix").count() == 1 and page.locator("table.gains").count() == 1
+    page.screenshot(path=str(SHOTS / "demo-task.png"), full_page=True)
