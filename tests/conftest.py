@@ -14,6 +14,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/support helper
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+def _materialise_catalogue_fixtures() -> Path:
+    """The hand-written catalogue fixtures under their real file names, in a catalogue-shaped folder."""
+    import tempfile
+
+    sources = FIXTURES / "catalogue-sources"
+    target = Path(tempfile.mkdtemp(prefix="onkobench-catalogue-fixtures-")) / "catalogues"
+    for neutral, real in json.loads((sources / "layout.json").read_text(encoding="utf-8")).items():
+        (target / real).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sources / neutral, target / real)
+    return target
+
+
+CATALOGUE_FIXTURES = _materialise_catalogue_fixtures()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
     parser.addoption("--rungpu", action="store_true", default=False, help="also run tests marked gpu")

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from harness.catalogue_qa import BFARM_NOTICE, SETS, Candidate, SetReport, deduplicate, stratified_split
 from harness.cli import main
 
-from conftest import FIXTURES, REPO_ROOT, read_jsonl
+from conftest import CATALOGUE_FIXTURES, REPO_ROOT, read_jsonl
 
-FIXTURE_ROOT = FIXTURES / "catalogues"
+FIXTURE_ROOT = CATALOGUE_FIXTURES
 
 
 def real_root() -> Path | None:

@@ -35,7 +35,9 @@ from harness.catalogues import (
 from harness.catalogues import locate
 from harness.errors import OnkobenchError
 
-FIX = Path(__file__).resolve().parent / "fixtures" / "catalogues"
+from conftest import CATALOGUE_FIXTURES
+
+FIX = CATALOGUE_FIXTURES
 ICD = FIX / "icd10gm" / "2099"
 KODES = ICD / "icd10gm2099syst_kodes.txt"
 GRUPPEN = ICD / "icd10gm2099syst_gruppen.txt"

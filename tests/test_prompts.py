@@ -10,7 +10,7 @@ from harness.prompts import PromptRenderer, build_requests
 from harness.chains import ChainSource, chained_data
 from harness.tasks import load_all_tasks, load_task_file
 
-from conftest import FIXTURES, REPO_ROOT, write_jsonl
+from conftest import CATALOGUE_FIXTURES, REPO_ROOT, write_jsonl
 
 IDENTITY = {"name": "m", "model_id": "x", "revision": "r"}
 
@@ -86,7 +86,7 @@ def catalogue_family(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("tasks") / "icd_catalogue_qa"
     shutil.copytree(REPO_ROOT / "tasks" / "icd_catalogue_qa", folder, ignore=shutil.ignore_patterns("generated"))
-    build_catalogue_tasks(folder / "generated", FIXTURES / "catalogues", 2099, 2099, 2099, 2099, n_test=6, n_fewshot=4)
+    build_catalogue_tasks(folder / "generated", CATALOGUE_FIXTURES, 2099, 2099, 2099, 2099, n_test=6, n_fewshot=4)
     return folder
 
 
