@@ -56,10 +56,9 @@ def _skipped_response(request: Request) -> Response:
 
 
 def score_store(
-    store: RunStore, task: Task, variant_name: str, data: TaskData, requests: Sequence[Request]
+    stored: dict[str, dict[str, Any]], task: Task, variant_name: str, data: TaskData, requests: Sequence[Request]
 ) -> list[ScoredSample]:
-    """Score the stored responses of the current requests (older keys in the file are ignored)."""
-    stored = store.latest_responses()
+    """Score the stored responses (latest per key) of the current requests; older keys in the file are ignored."""
     outputs: dict[str, list[ModelOutput]] = {}
     for request in requests:  # request order = query order within a sample
         row = stored.get(request.key)
@@ -72,10 +71,11 @@ def score_store(
 
 
 def finish_run(store: RunStore, manifest: RunManifest, task: Task, data: TaskData, requests: Sequence[Request]) -> dict[str, Any]:
-    scored = score_store(store, task, manifest.variant, data, requests)
+    stored = store.latest_responses()
+    scored = score_store(stored, task, manifest.variant, data, requests)
     store.write_scores(scored_row(s) for s in scored)
     keys = {r.key for r in requests}
-    rows = [row for key, row in store.latest_responses().items() if key in keys]
+    rows = [row for key, row in stored.items() if key in keys]
     summary = summarize(manifest, task, scored, rows)
     store.write_summary(summary)
     return summary
