@@ -11,7 +11,6 @@ split. Nothing built here may be committed: the output is a local data set with 
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 from collections import defaultdict
@@ -227,7 +226,3 @@ def build_catalogue_tasks(
     (out_dir / ".gitignore").write_text("*\n", encoding="utf-8")
     (out_dir / "README.txt").write_text(BFARM_NOTICE + "\n" + manifest["terms"] + "\n", encoding="utf-8")
     return manifest
-
-
-def load_manifest(out_dir: Path) -> dict[str, Any]:
-    return json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))

@@ -110,10 +110,11 @@ def dataset_record(task: Task, data: TaskData) -> dict[str, Any]:
 
 
 def build_manifest(
-    run_id: str, task: Task, variant_name: str, config: ModelConfig, data: TaskData, renderer: PromptRenderer,
-    engine: dict[str, Any], started_at: str,
+    run_id: str, task: Task, variant_name: str, config: ModelConfig, data: TaskData, engine: dict[str, Any],
+    started_at: str, renderer: PromptRenderer | None = None, finished_at: str | None = None,
 ) -> RunManifest:
-    gen = task.generation_for(task.variant(variant_name))
+    """The run's manifest; without a renderer (outputs scored from a file) there is no prompt or generation."""
+    generation = task.generation_for(task.variant(variant_name)).model_dump(mode="json") if renderer else {}
     return RunManifest(
         run_id=run_id,
         task=task.name,
@@ -123,11 +124,12 @@ def build_manifest(
         model_config_hash=config.config_hash(),
         dataset=dataset_record(task, data),
         upstream=data.chain,
-        prompt_template_hash=renderer.template_hash(),
-        shot_ids=[str(s["id"]) for s in renderer.shots],
-        generation=gen.model_dump(mode="json"),
+        prompt_template_hash=renderer.template_hash() if renderer else "",
+        shot_ids=[str(s["id"]) for s in renderer.shots] if renderer else [],
+        generation=generation,
         engine=engine,
         started_at=started_at,
+        finished_at=finished_at,
         **provenance(),
     )
 
@@ -159,7 +161,7 @@ def run_task_variant(
     if any(r.skip_answer is None for r in pending):
         runner = get_runner()
         engine = runner.describe()
-    manifest = build_manifest(run_id, task, variant.name, config, data, renderer, engine, started_at)
+    manifest = build_manifest(run_id, task, variant.name, config, data, engine, started_at, renderer)
     store.write_manifest(manifest)
     skipped = [r for r in pending if r.skip_answer is not None]
     store.append_responses(_response_row(r, _skipped_response(r)) for r in skipped)

@@ -9,12 +9,12 @@ from typing import Any
 from harness.chains import EXPANDERS
 from harness.datasources import read_jsonl
 from harness.errors import OnkobenchError
-from harness.evaluation import RunOutcome, scored_row, dataset_record, run_id_for
+from harness.evaluation import RunOutcome, build_manifest, run_id_for, scored_row
 from harness.models import ModelConfig
-from harness.provenance import provenance, utc_now
+from harness.provenance import utc_now
 from harness.records import stable_hash
 from harness.scoring import ModelOutput, score_samples
-from harness.store import RunManifest, RunStore, write_jsonl_atomic
+from harness.store import RunStore, write_jsonl_atomic
 from harness.summary import summarize
 from harness.tasks import Task, TaskData
 
@@ -84,13 +84,8 @@ def score_outputs_file(task: Task, data: TaskData, outputs_path: Path, out_dir: 
     run_id = run_id_for(task.name, EXTERNAL_VARIANT, config.name)
     store = RunStore(out_dir / run_id)
     now = utc_now()
-    manifest = RunManifest(
-        run_id=run_id, task=task.name, task_version=task.version, variant=EXTERNAL_VARIANT,
-        model=config.model_dump(mode="json"), model_config_hash=config.config_hash(),
-        dataset=dataset_record(task, data), upstream=data.chain,
-        prompt_template_hash="", shot_ids=[], generation={}, engine={"engine": "external", "outputs": str(outputs_path)},
-        started_at=now, finished_at=now, **provenance(),
-    )
+    manifest = build_manifest(run_id, task, EXTERNAL_VARIANT, config, data,
+                              {"engine": "external", "outputs": str(outputs_path)}, now, finished_at=now)
     store.write_manifest(manifest)
     # records a chained step drops by rule (a code that is no gold label) are not part of the run
     rows = [{"key": f"external:{sid}", "sample_id": sid, "text": text, "error": None} for sid, text in outputs.items() if sid in kept]

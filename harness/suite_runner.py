@@ -112,11 +112,11 @@ def run_plan(
                 # a prompt-free baseline gives the same answers for every variant: run it once
                 variants = planned.variants if config.uses_prompt else planned.variants[:1]
                 for chain in planned.chains or (None,):
+                    # resolved once per chain and model: every variant builds on the same previous run
+                    source = None if chain is None else resolve_chain(
+                        planned.task, chain, runs_dir or out_dir, base.fingerprint, config.name)
                     for variant in variants:
-                        data = base
-                        if chain is not None:
-                            source = resolve_chain(planned.task, chain, runs_dir or out_dir, base.fingerprint, config.name)
-                            data = chained_data(planned.task, planned.task.variant(variant), base, source)
+                        data = base if source is None else chained_data(planned.task, planned.task.variant(variant), base, source)
                         yield run_task_variant(
                             planned.task, variant, config, data, out_dir, get_runner,
                             prompts_dir=prompts_dir, progress=progress,

