@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from harness.errors import OnkobenchError
-from harness.records import stable_hash
+from harness.records import stable_hash, stable_hash_of_rows
 from harness.tasks import Task, TaskData, build_samples
 
 LOCAL_FORMATS = (".jsonl", ".json", ".parquet", ".csv")
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """JSON Lines of objects; an error names the file and line."""
-    rows: list[dict[str, Any]] = []
+def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """JSON Lines of objects, one at a time; an error names the file and line."""
     try:
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
@@ -27,12 +27,16 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
                     raise OnkobenchError(f"{path}: line {number}: invalid JSON ({err.msg})") from None
                 if not isinstance(row, dict):
                     raise OnkobenchError(f"{path}: line {number}: expected a JSON object")
-                rows.append(row)
+                yield row
     except FileNotFoundError:
         raise OnkobenchError(f"{path}: file not found") from None
     except UnicodeDecodeError as err:
         raise OnkobenchError(f"{path}: not UTF-8 ({err.reason} at byte {err.start})") from None
-    return rows
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """JSON Lines of objects; an error names the file and line."""
+    return list(iter_jsonl(path))
 
 
 def read_local_rows(path: Path) -> list[dict[str, Any]]:
@@ -151,4 +155,4 @@ def load_task_data(task: Task, data_path: str | Path | None = None) -> TaskData:
 
         validate_rows(task.dataset.schema_, rows, source)
     samples = build_samples(task, rows, source)
-    return TaskData(samples=samples, source=source, fingerprint=stable_hash(rows, length=32))
+    return TaskData(samples=samples, source=source, fingerprint=stable_hash_of_rows(rows, length=32))

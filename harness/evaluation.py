@@ -13,9 +13,8 @@ from harness.prompts import PromptRenderer, build_requests
 from harness.provenance import provenance, utc_now
 from harness.records import Request, Response
 from harness.runners.base import Runner
-from harness.scoring import ModelOutput, ScoredSample, score_samples
+from harness.run_scoring import score_stored
 from harness.store import RunManifest, RunStore
-from harness.summary import summarize
 from harness.tasks import Task, TaskData
 
 FLUSH_EVERY = 16
@@ -55,44 +54,12 @@ def _skipped_response(request: Request) -> Response:
     return Response(key=request.key, text=request.skip_answer or "", finish_reason=SKIPPED_BY_RULE)
 
 
-def score_store(
-    stored: dict[str, dict[str, Any]], task: Task, variant_name: str, data: TaskData, requests: Sequence[Request]
-) -> list[ScoredSample]:
-    """Score the stored responses (latest per key) of the current requests; older keys in the file are ignored."""
-    outputs: dict[str, list[ModelOutput]] = {}
-    for request in requests:  # request order = query order within a sample
-        row = stored.get(request.key)
-        if row is not None:
-            outputs.setdefault(request.sample_id, []).append(
-                ModelOutput(text=row.get("text") or "", key=request.key, error=row.get("error"), item=request.query_item,
-                            reasoning_truncated=bool(row.get("reasoning_truncated")))
-            )
-    return score_samples(task, data.samples, outputs, task.variant(variant_name))
-
-
 def finish_run(store: RunStore, manifest: RunManifest, task: Task, data: TaskData, requests: Sequence[Request]) -> dict[str, Any]:
-    stored = store.latest_responses()
-    scored = score_store(stored, task, manifest.variant, data, requests)
-    store.write_scores(scored_row(s) for s in scored)
-    keys = {r.key for r in requests}
-    rows = [row for key, row in stored.items() if key in keys]
-    summary = summarize(manifest, task, scored, rows)
-    store.write_summary(summary)
-    return summary
-
-
-def scored_row(sample: ScoredSample) -> dict[str, Any]:
-    return {
-        "sample_id": sample.sample_id,
-        "group": sample.group,
-        "extra": sample.extra,
-        "key": sample.key,
-        "status": sample.status,
-        "reason": sample.reason,
-        "answer": sample.answer,
-        "target": sample.target,
-        "values": sample.values,
-    }
+    """Rescore the current requests from the stored responses (latest per key) and write scores and summary."""
+    queries: dict[str, list[Request]] = {}
+    for request in requests:  # request order = query order within a sample
+        queries.setdefault(request.sample_id, []).append(request)
+    return score_stored(store, manifest, task, data, queries)
 
 
 def dataset_record(task: Task, data: TaskData) -> dict[str, Any]:
@@ -154,7 +121,7 @@ def run_task_variant(
     run_id = run_id_for(task.name, variant.name, config.name, data.chain["tag"] if data.chain else None)
     store = RunStore(out_dir / run_id)
     store.repair_torn_tail()
-    done = {key for key, row in store.latest_responses().items() if row.get("error") is None}
+    done = store.response_index().done()
     pending = [r for r in requests if r.key not in done]
     started_at = store.read_manifest().started_at if store.exists() else utc_now()
     engine: dict[str, Any] = store.read_manifest().engine if store.exists() else {}

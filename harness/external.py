@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from harness.chains import EXPANDERS
-from harness.datasources import read_jsonl
+from harness.datasources import iter_jsonl
 from harness.errors import OnkobenchError
-from harness.evaluation import RunOutcome, build_manifest, run_id_for, scored_row
+from harness.evaluation import RunOutcome, build_manifest, run_id_for
 from harness.models import ModelConfig
 from harness.provenance import utc_now
 from harness.records import stable_hash
-from harness.scoring import ModelOutput, score_samples
+from harness.run_scoring import score_stored
 from harness.store import RunStore, write_jsonl_atomic
-from harness.summary import summarize
 from harness.tasks import Task, TaskData
 
 EXTERNAL_VARIANT = "external"
 
 
-def read_output_records(path: Path, known_ids: set[str], required: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Records with ``id``, ``output`` and the ``required`` keys; errors name the record."""
-    records = []
-    for number, row in enumerate(read_jsonl(path), start=1):
+def iter_output_records(path: Path, known_ids: Mapping[str, Any], required: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    """Records with ``id``, ``output`` and the ``required`` keys, one at a time; errors name the record."""
+    for number, row in enumerate(iter_jsonl(path), start=1):
         missing = [key for key in ("id", "output", *required) if key not in row]
         if missing:
             raise OnkobenchError(f"{path}: record {number}: needs key(s) {', '.join(missing)}")
@@ -32,17 +31,48 @@ def read_output_records(path: Path, known_ids: set[str], required: tuple[str, ..
             raise OnkobenchError(f"{path}: record {number}: 'output' must be a string")
         if str(row["id"]) not in known_ids:
             raise OnkobenchError(f"{path}: record {number}: id {str(row['id'])!r} is not a sample id of the dataset")
-        records.append({**row, "id": str(row["id"]), "_number": number})
-    return records
+        yield {**row, "id": str(row["id"]), "_number": number}
 
 
-def _single_step(path: Path, data: TaskData) -> tuple[TaskData, dict[str, str]]:
-    outputs: dict[str, str] = {}
-    for record in read_output_records(path, set(data.by_id), ()):
-        if record["id"] in outputs:
-            raise OnkobenchError(f"{path}: record {record['_number']}: id {record['id']!r} appears twice")
-        outputs[record["id"]] = record["output"]
-    return data, outputs
+def _external_key(sample_id: str) -> str:
+    return f"external:{sample_id}"
+
+
+def _response_row(sample_id: str, text: str) -> dict[str, Any]:
+    return {"key": _external_key(sample_id), "sample_id": sample_id, "text": text, "error": None}
+
+
+class _Line(NamedTuple):
+    key: str
+    query_item: Any = None
+
+
+class _OneLineEach(Mapping[str, tuple[_Line, ...]]):
+    """Every sample's single query: its line of the outputs file (made on demand, not held per sample)."""
+
+    def __init__(self, data: TaskData) -> None:
+        self._data = data
+
+    def __getitem__(self, sample_id: str) -> tuple[_Line, ...]:
+        if sample_id not in self._data.by_id:
+            raise KeyError(sample_id)
+        return (_Line(_external_key(sample_id)),)
+
+    def __iter__(self) -> Iterator[str]:
+        return (sample.id for sample in self._data.samples)
+
+    def __len__(self) -> int:
+        return len(self._data.samples)
+
+
+def _single_step_rows(path: Path, data: TaskData) -> Iterator[dict[str, Any]]:
+    seen: set[str] = set()
+    for record in iter_output_records(path, data.by_id, ()):
+        sample_id = data.by_id[record["id"]].id  # the dataset's own string: the set holds no copies
+        if sample_id in seen:
+            raise OnkobenchError(f"{path}: record {record['_number']}: id {sample_id!r} appears twice")
+        seen.add(sample_id)
+        yield _response_row(sample_id, record["output"])
 
 
 def _chained_step(path: Path, task: Task, data: TaskData) -> tuple[TaskData, dict[str, str]]:
@@ -53,7 +83,7 @@ def _chained_step(path: Path, task: Task, data: TaskData) -> tuple[TaskData, dic
     assert task.upstream is not None
     expand = task.upstream.expand
     required = ("diagnosis", "code") if expand == "step2_codes" else ("diagnosis",)
-    records = read_output_records(path, set(data.by_id), required)
+    records = list(iter_output_records(path, data.by_id, required))
     by_snippet: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         by_snippet[record["id"]].append(record)
@@ -74,12 +104,18 @@ def _chained_step(path: Path, task: Task, data: TaskData) -> tuple[TaskData, dic
 
 
 def score_outputs_file(task: Task, data: TaskData, outputs_path: Path, out_dir: Path, model_name: str) -> RunOutcome:
-    """Score outputs produced elsewhere as a run folder of their own (model runner ``external``)."""
+    """Score outputs produced elsewhere as a run folder of their own (model runner ``external``).
+
+    The outputs file is read as a stream into the run folder's responses file and scored from there,
+    so its size does not bound what can be scored.
+    """
     if task.upstream is None:
-        data, outputs = _single_step(outputs_path, data)
+        rows: Iterator[dict[str, Any]] = _single_step_rows(outputs_path, data)
     else:
         data, outputs = _chained_step(outputs_path, task, data)
-    kept = {sample.id for sample in data.samples}
+        # records a chained step drops by rule (a code that is no gold label) are not part of the run
+        kept = {sample.id for sample in data.samples}
+        rows = (_response_row(sid, text) for sid, text in outputs.items() if sid in kept)
     config = ModelConfig(name=model_name, runner="external", metadata={"description": f"scored from {outputs_path}"})
     run_id = run_id_for(task.name, EXTERNAL_VARIANT, config.name)
     store = RunStore(out_dir / run_id)
@@ -87,11 +123,7 @@ def score_outputs_file(task: Task, data: TaskData, outputs_path: Path, out_dir: 
     manifest = build_manifest(run_id, task, EXTERNAL_VARIANT, config, data,
                               {"engine": "external", "outputs": str(outputs_path)}, now, finished_at=now)
     store.write_manifest(manifest)
-    # records a chained step drops by rule (a code that is no gold label) are not part of the run
-    rows = [{"key": f"external:{sid}", "sample_id": sid, "text": text, "error": None} for sid, text in outputs.items() if sid in kept]
     write_jsonl_atomic(store.responses_path, rows)  # this folder mirrors the outputs file; it is not resumed
-    scored = score_samples(task, data.samples, {r["sample_id"]: [ModelOutput(text=r["text"], key=r["key"])] for r in rows})
-    store.write_scores(scored_row(s) for s in scored)
-    summary = summarize(manifest, task, scored, rows)
-    store.write_summary(summary)
-    return RunOutcome(store.folder, summary, n_generated=0, n_reused=len(rows))
+    index = store.response_index()
+    summary = score_stored(store, manifest, task, data, _OneLineEach(data), index)
+    return RunOutcome(store.folder, summary, n_generated=0, n_reused=len(index.offsets))

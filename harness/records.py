@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, is_dataclass
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -20,6 +21,19 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     """Hex sha256 of the canonical JSON form of ``obj``."""
     text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_plain)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def stable_hash_of_rows(rows: Sequence[Any], length: int = 16, chunk: int = 4096) -> str:
+    """``stable_hash(rows)`` for a list, computed chunk by chunk so that a large data set is never one string."""
+    digest = hashlib.sha256(b"[")
+    for start in range(0, len(rows), chunk):
+        text = ",".join(
+            json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_plain)
+            for row in rows[start : start + chunk]
+        )
+        digest.update(((b"," if start else b"") + text.encode("utf-8")))
+    digest.update(b"]")
+    return digest.hexdigest()[:length]
 
 
 @dataclass(frozen=True, slots=True)

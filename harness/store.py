@@ -7,7 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict
 
@@ -89,6 +89,80 @@ def read_json(path: Path) -> Any:
         raise OnkobenchError(f"{path}: invalid JSON ({err})") from None
 
 
+def _decode_line(line: bytes) -> dict[str, Any] | None:
+    try:
+        row = json.loads(line.decode("utf-8", errors="replace"))
+    except json.JSONDecodeError:
+        return None
+    return row if isinstance(row, dict) and "key" in row else None
+
+
+_KEY = b'"key": "'
+_NO_ERROR = b'"error": null'
+
+
+def _key_and_failure(line: bytes) -> tuple[str | None, bool]:
+    """The row's key and whether it records an error, without decoding the whole row where that is safe.
+
+    Inside a JSON string every quote is escaped, so in a line that ``append_responses`` wrote
+    (``", "`` and ``": "`` separators) the bytes ``"key": "`` occur only as an object key; when they
+    occur exactly once (no nested object with a "key"), the key is the JSON string that follows.
+    """
+    if line.count(_KEY) == 1 and line.count(b'"error": ') == 1:
+        start = line.index(_KEY) + len(_KEY)
+        end = line.find(b'"', start)
+        key = line[start:end]
+        if end > 0 and b"\\" not in key:
+            return key.decode("utf-8", errors="replace"), _NO_ERROR not in line
+    row = _decode_line(line)
+    if row is None:
+        return None, False
+    return str(row["key"]), row.get("error") is not None
+
+
+class ResponseIndex:
+    """Byte offsets of the latest response line per request key, plus the keys whose latest try failed."""
+
+    def __init__(self) -> None:
+        self.offsets: dict[str, int] = {}
+        self.failed: set[str] = set()
+
+    def done(self) -> set[str]:
+        """Keys with a stored answer (a failed try is run again)."""
+        return self.offsets.keys() - self.failed
+
+
+class ResponseReader:
+    """Reads single response lines by offset; consecutive offsets read on without seeking."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._handle: BinaryIO | None = None
+        self._position = 0
+
+    def read_at(self, offset: int) -> dict[str, Any]:
+        if self._handle is None:
+            self._handle = self._path.open("rb")
+        if offset != self._position:
+            self._handle.seek(offset)
+        line = self._handle.readline()
+        self._position = offset + len(line)
+        row = _decode_line(line)
+        if row is None:
+            raise OnkobenchError(f"{self._path}: the line at byte {offset} changed while it was being read")
+        return row
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+    def __enter__(self) -> "ResponseReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class RunStore:
     """One run's folder. Responses are appended and flushed per batch; a torn last line is dropped on open."""
 
@@ -163,6 +237,29 @@ class RunStore:
                     continue
                 if isinstance(row, dict) and "key" in row:
                     yield row
+
+    def response_index(self) -> "ResponseIndex":
+        """Where the last stored response of each key starts, and which keys last failed; texts stay on disk."""
+        index = ResponseIndex()
+        if not self.responses_path.exists():
+            return index
+        with self.responses_path.open("rb") as handle:
+            offset = 0
+            for line in handle:
+                if not line.endswith(b"\n"):
+                    break  # torn tail: not a finished record
+                key, failed = _key_and_failure(line)
+                if key is not None:
+                    index.offsets[key] = offset
+                    if failed:
+                        index.failed.add(key)
+                    else:
+                        index.failed.discard(key)
+                offset += len(line)
+        return index
+
+    def open_responses(self) -> "ResponseReader":
+        return ResponseReader(self.responses_path)
 
     def latest_responses(self) -> dict[str, dict[str, Any]]:
         """The last stored response per request key (a retried error is superseded by its retry)."""

@@ -2,46 +2,55 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from array import array
 from typing import Any
 
 import numpy as np
 
-from harness.scoring import ScoredSample, compute_metrics
+from harness.scoring import ScoreTable, compute_metrics
 from harness.store import RunManifest
 from harness.tasks import Task
 
 SUMMARY_FORMAT = 1
 
 
-def _latency(rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
-    latencies = np.array([r["latency_s"] for r in rows if r.get("latency_s") is not None], dtype=float)
-    if latencies.size == 0:
-        return {"mean_s": None, "p50_s": None, "p95_s": None, "seconds_per_item": None}
-    # batched runners report the batch's wall time on each of its requests
-    per_item = sum(r["latency_s"] / (r.get("n_batch") or 1) for r in rows if r.get("latency_s") is not None)
-    return {
-        "mean_s": round(float(latencies.mean()), 6),
-        "p50_s": round(float(np.percentile(latencies, 50)), 6),
-        "p95_s": round(float(np.percentile(latencies, 95)), 6),
-        "seconds_per_item": round(per_item / latencies.size, 6),
-    }
+class ResponseStats:
+    """Latency and token counts of the responses a summary covers, collected while they stream past."""
+
+    _TOKEN_FIELDS = ("n_prompt_tokens", "n_output_tokens", "n_reasoning_tokens")
+
+    def __init__(self) -> None:
+        self.latencies = array("d")
+        self.per_item_seconds = 0.0
+        self.tokens = {field: array("d") for field in self._TOKEN_FIELDS}
+
+    def add(self, row: dict[str, Any]) -> None:
+        latency = row.get("latency_s")
+        if latency is not None:
+            self.latencies.append(latency)
+            # batched runners report the batch's wall time on each of its requests
+            self.per_item_seconds += latency / (row.get("n_batch") or 1)
+        for field, values in self.tokens.items():
+            if row.get(field) is not None:
+                values.append(row[field])
+
+    def latency(self) -> dict[str, float | None]:
+        latencies = np.frombuffer(self.latencies, dtype=float) if self.latencies else np.array([])
+        if latencies.size == 0:
+            return {"mean_s": None, "p50_s": None, "p95_s": None, "seconds_per_item": None}
+        return {
+            "mean_s": round(float(latencies.mean()), 6),
+            "p50_s": round(float(np.percentile(latencies, 50)), 6),
+            "p95_s": round(float(np.percentile(latencies, 95)), 6),
+            "seconds_per_item": round(self.per_item_seconds / latencies.size, 6),
+        }
+
+    def token_means(self) -> dict[str, float | None]:
+        return {f"mean_{field}": round(sum(values) / len(values), 3) if values else None for field, values in self.tokens.items()}
 
 
-def _token_means(rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
-    means: dict[str, float | None] = {}
-    for field in ("n_prompt_tokens", "n_output_tokens", "n_reasoning_tokens"):
-        values = [r[field] for r in rows if r.get(field) is not None]
-        means[f"mean_{field}"] = round(sum(values) / len(values), 3) if values else None
-    return means
-
-
-def summarize(
-    manifest: RunManifest, task: Task, scored: Sequence[ScoredSample], response_rows: Iterable[dict[str, Any]]
-) -> dict[str, Any]:
-    rows = list(response_rows)
-    metrics = compute_metrics(task.metrics, scored)
+def summarize(manifest: RunManifest, task: Task, table: ScoreTable, responses: ResponseStats) -> dict[str, Any]:
+    metrics = compute_metrics(task.metrics, table)
     return {
         "format": SUMMARY_FORMAT,
         "run_id": manifest.run_id,
@@ -66,10 +75,10 @@ def summarize(
         "primary_metric": task.primary_metric,
         "metrics": {name: estimate.to_dict() for name, estimate in metrics.items()},
         "metric_order": list(task.metrics),
-        "n_samples": len(scored),
-        "status_counts": dict(sorted(Counter(s.status for s in scored).items())),
-        "latency": _latency(rows),
-        "tokens": _token_means(rows),
+        "n_samples": len(table),
+        "status_counts": table.status_counts(),
+        "latency": responses.latency(),
+        "tokens": responses.token_means(),
         "engine": manifest.engine,
         "hardware": manifest.hardware,
         "provenance": {

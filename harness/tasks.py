@@ -318,6 +318,9 @@ TARGET_FILTERS = {"icd10gm_code": first_icd10_code}
 """Filters for ``target`` and ``keep_if`` expressions, e.g. ``answer | icd10gm_code``."""
 
 
+_JINJA_LITERALS = frozenset({"true", "false", "none", "True", "False", "None"})
+
+
 class _TargetExpression:
     """The task's ``target`` Jinja expression, compiled once."""
 
@@ -333,9 +336,16 @@ class _TargetExpression:
             raise OnkobenchError(f"{where}: target: invalid expression {source!r}: {err.message}") from None
         self.source = source
         self.where = where
+        # a bare column name (the usual target) is looked up directly: same result, no template context per row
+        self._column = source.strip() if source.strip().isidentifier() and source.strip() not in _JINJA_LITERALS else None
 
     def __call__(self, row: dict[str, Any], row_label: str) -> Any:
         from jinja2 import UndefinedError
+
+        if self._column is not None:
+            if self._column not in row:
+                raise OnkobenchError(f"{row_label}: target {self.source!r}: '{self._column}' is undefined")
+            return row[self._column]
 
         try:
             return self._expr(**row)
@@ -365,7 +375,7 @@ def build_samples(task: Task, rows: list[dict[str, Any]], source_label: str) -> 
         if sample_id in seen:
             raise OnkobenchError(f"{label}: duplicate sample id {sample_id!r}")
         seen.add(sample_id)
-        samples.append(Sample(id=sample_id, fields=dict(row), target=target(row, label)))
+        samples.append(Sample(id=sample_id, fields=row, target=target(row, label)))  # rows are fresh: no copy
     return samples
 
 

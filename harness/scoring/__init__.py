@@ -1,8 +1,8 @@
-"""Scoring: stored raw outputs + task -> ScoredSample per sample -> metrics."""
+"""Scoring: stored raw outputs + task -> ScoredSample per sample (streamed) -> ScoreTable -> metrics."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,10 +11,12 @@ from harness.scoring.aggregators import AGGREGATORS, make_aggregator
 from harness.scoring.metrics import METRICS, ScoredSample, compute_metrics
 from harness.scoring.parsers import ERROR, MISSING, NO_THINK_END, PARSERS, Parsed, make_parser
 from harness.scoring.scorers import SCORERS, make_scorer
+from harness.scoring.table import ScoreTable
 from harness.tasks import Sample, Task, Variant
 
 __all__ = [
-    "AGGREGATORS", "METRICS", "PARSERS", "SCORERS", "ModelOutput", "ScoredSample", "compute_metrics", "score_samples",
+    "AGGREGATORS", "METRICS", "PARSERS", "SCORERS", "ModelOutput", "ScoreTable", "ScoredSample", "compute_metrics", "score_samples",
+    "score_stream",
 ]
 
 
@@ -30,13 +32,10 @@ class ModelOutput:
     reasoning_truncated: bool = False
 
 
-def score_samples(
-    task: Task,
-    samples: Sequence[Sample],
-    outputs: Mapping[str, Sequence[ModelOutput]],
-    variant: Variant | None = None,
-) -> list[ScoredSample]:
-    """Parse and score every sample from its query outputs; a sample with none is scored as missing."""
+def score_stream(
+    task: Task, items: Iterable[tuple[Sample, Sequence[ModelOutput]]], variant: Variant | None = None
+) -> Iterator[ScoredSample]:
+    """Parse and score each (sample, its query outputs) as it comes; a sample with no output is scored as missing."""
     parser_spec = variant.parser if variant is not None and variant.parser is not None else task.parser
     parse = make_parser(parser_spec.name, parser_spec.options)
     aggregate = (
@@ -45,9 +44,7 @@ def score_samples(
         else None
     )
     score = make_scorer(task.scorer.name, task.scorer.options)
-    scored = []
-    for sample in samples:
-        answers = outputs.get(sample.id) or []
+    for sample, answers in items:
         errors = [o.error for o in answers if o.error is not None]
         if not answers:
             parsed = Parsed(None, MISSING, "no output for this sample")
@@ -59,17 +56,24 @@ def score_samples(
             parsed = aggregate([(o.item, parse(o.text)) for o in answers])
         else:
             parsed = parse(answers[0].text)
-        scored.append(
-            ScoredSample(
-                sample_id=sample.id,
-                key=answers[0].key if answers else None,
-                status=parsed.status,
-                reason=parsed.reason,
-                answer=parsed.value,
-                target=sample.target,
-                values=score(parsed, sample.target),
-                group=sample.group,
-                extra=sample.extra,
-            )
+        yield ScoredSample(
+            sample_id=sample.id,
+            key=answers[0].key if answers else None,
+            status=parsed.status,
+            reason=parsed.reason,
+            answer=parsed.value,
+            target=sample.target,
+            values=score(parsed, sample.target),
+            group=sample.group,
+            extra=sample.extra,
         )
-    return scored
+
+
+def score_samples(
+    task: Task,
+    samples: Sequence[Sample],
+    outputs: Mapping[str, Sequence[ModelOutput]],
+    variant: Variant | None = None,
+) -> list[ScoredSample]:
+    """Every sample scored from the outputs held in memory (small sets and tests; runs use ``score_stream``)."""
+    return list(score_stream(task, ((sample, outputs.get(sample.id) or []) for sample in samples), variant))

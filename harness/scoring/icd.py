@@ -8,12 +8,16 @@ year), ``secondary_neoplasm`` (C77-C79 where a primary tumour was asked), then b
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 from harness.codes import FoundCode, find_icd10_codes, find_morphology_codes, find_topography_codes
 from harness.scoring.parsers import EMPTY, MALFORMED, PARSERS, Parsed, Parser
 from harness.scoring.scorers import SCORERS, SECONDARY_NEOPLASMS, Scorer
+
+_BARE_ICD10 = re.compile(r"[A-Z][0-9]{2}(?:\.[0-9]{1,2})?")
+
 
 def choose_code(found: list[FoundCode]) -> Parsed:
     """The answer's code: the only code that is not an asterisk or additional code; several different ones = malformed."""
@@ -25,8 +29,10 @@ def choose_code(found: list[FoundCode]) -> Parsed:
     return Parsed(primary[0] if primary else found[0].code)
 
 
-def _code_parser(finder: Callable[[str], list[FoundCode]]) -> Parser:
+def _code_parser(finder: Callable[[str], list[FoundCode]], bare: re.Pattern[str] | None = None) -> Parser:
     def parse(text: str) -> Parsed:
+        if bare is not None and bare.fullmatch(text):
+            return Parsed(text)  # the answer is exactly one normalised code: what the finder would return
         if not text.strip():
             return Parsed(None, EMPTY, "empty")
         return choose_code(finder(text))
@@ -37,7 +43,7 @@ def _code_parser(finder: Callable[[str], list[FoundCode]]) -> Parser:
 @PARSERS.register("icd10gm_code")
 def icd10gm_code_parser() -> Parser:
     """Tolerant ICD-10-GM code (C61, C61.9, c 61, C34.1 (Oberlappen), markers); reasons empty/no_code/several_codes."""
-    return _code_parser(find_icd10_codes)
+    return _code_parser(find_icd10_codes, _BARE_ICD10)
 
 
 @PARSERS.register("icdo3_topography_code")
@@ -84,12 +90,39 @@ def icd10gm_values(code: str, gold: str, catalogue: Any, primary_expected: bool)
             **{level: int(value) for level, value in same.items()}, "in_catalogue": int(in_catalogue)}
 
 
+class _RememberedPlacement:
+    """A catalogue's answers to "in it?", "which block?", "which chapter?", looked up once per code.
+
+    A run names a few thousand distinct codes across hundreds of thousands of answers.
+    """
+
+    def __init__(self, catalogue: Any) -> None:
+        self._catalogue = catalogue
+        self._places: dict[str, tuple[bool, str | None, str | None]] = {}
+
+    def _place(self, code: str) -> tuple[bool, str | None, str | None]:
+        place = self._places.get(code)
+        if place is None:
+            catalogue = self._catalogue
+            place = self._places[code] = (code in catalogue, catalogue.block_of(code), catalogue.chapter_of(code))
+        return place
+
+    def __contains__(self, code: str) -> bool:
+        return self._place(code)[0]
+
+    def block_of(self, code: str) -> str | None:
+        return self._place(code)[1]
+
+    def chapter_of(self, code: str) -> str | None:
+        return self._place(code)[2]
+
+
 @SCORERS.register("icd10gm_hierarchy")
 def icd10gm_hierarchy_scorer(year: int, primary_expected: bool = True) -> Scorer:
     """ICD-10-GM against the catalogue of ``year``: exact, 4-char, 3-char (partial), block, chapter, outcome class."""
     from harness.catalogues import load_catalogue
 
-    catalogue = load_catalogue("icd10gm", year)
+    catalogue = _RememberedPlacement(load_catalogue("icd10gm", year))
 
     def score(parsed: Parsed, target: Any) -> dict[str, Any]:
         gold = str(target).strip().upper()

@@ -1,4 +1,4 @@
-"""Metrics: scored samples -> Estimate with a 95% interval. Registered by name; the docstring is the help."""
+"""Metrics: a table of scored samples -> Estimate with a 95% interval. Registered by name; the docstring is the help."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from harness.registry import Registry
-from harness.scoring.parsers import MALFORMED_STATUSES, OK
+from harness.scoring.parsers import OK
+from harness.scoring.table import ScoreTable
 from harness.stats import Estimate, bootstrap_interval, cluster_bootstrap_interval, wilson_interval
 
 
@@ -40,88 +41,91 @@ class ScoredSample:
         return bool(flag) if flag is not None else not self.ok
 
 
-Metric = Callable[[Sequence[ScoredSample]], Estimate]
+Metric = Callable[[ScoreTable], Estimate]
 METRICS: Registry[Metric] = Registry("metric")
 
 
-def _share(samples: Sequence[ScoredSample], hit: Callable[[ScoredSample], bool]) -> Estimate:
+def _share(table: ScoreTable, hit: np.ndarray, among: np.ndarray | None = None) -> Estimate:
     """A share with its 95% interval: Wilson, or a cluster bootstrap when one text gave several samples."""
-    groups = [s.group or s.sample_id for s in samples]
-    if len(set(groups)) < len(groups):
-        values = np.array([1.0 if hit(s) else 0.0 for s in samples])
-        return cluster_bootstrap_interval(values, groups)
-    return wilson_interval(sum(1 for s in samples if hit(s)), len(samples))
-
-
-def _wellformed(samples: Sequence[ScoredSample]) -> list[ScoredSample]:
-    return [s for s in samples if s.ok]
+    values = hit if among is None else hit[among]
+    if not table.clusters_unique:
+        clusters = table.clusters(among)
+        if len(set(clusters)) < len(clusters):
+            return cluster_bootstrap_interval(values.astype(float), clusters)
+    return wilson_interval(int(values.sum()), int(values.size))
 
 
 @METRICS.register("accuracy")
-def accuracy(samples: Sequence[ScoredSample]) -> Estimate:
+def accuracy(table: ScoreTable) -> Estimate:
     """Share of all samples answered correctly; malformed, empty and failed outputs count as wrong."""
-    return _share(samples, lambda s: bool(s.values.get("correct")))
+    return _share(table, table.flag("correct"))
 
 
 @METRICS.register("accuracy_wellformed")
-def accuracy_wellformed(samples: Sequence[ScoredSample]) -> Estimate:
+def accuracy_wellformed(table: ScoreTable) -> Estimate:
     """Share correct among samples whose output parsed (malformed ones left out)."""
-    return _share(_wellformed(samples), lambda s: bool(s.values.get("correct")))
+    return _share(table, table.flag("correct"), among=table.ok)
 
 
 @METRICS.register("p_malformed")
-def p_malformed(samples: Sequence[ScoredSample]) -> Estimate:
+def p_malformed(table: ScoreTable) -> Estimate:
     """Share of samples whose output is empty, unparsable or cut off inside the reasoning."""
-    return _share(samples, lambda s: s.status in MALFORMED_STATUSES)
+    return _share(table, table.malformed)
 
 
 @METRICS.register("p_no_think_end")
-def p_no_think_end(samples: Sequence[ScoredSample]) -> Estimate:
+def p_no_think_end(table: ScoreTable) -> Estimate:
     """Share of reasoning outputs cut off by the token budget before the end of thinking (no answer)."""
-    return _share(samples, lambda s: s.status == "no_think_end")
+    return _share(table, table.status_is("no_think_end"))
 
 
 @METRICS.register("p_error")
-def p_error(samples: Sequence[ScoredSample]) -> Estimate:
+def p_error(table: ScoreTable) -> Estimate:
     """Share of samples with no model output (runner error or missing from an outputs file)."""
-    return _share(samples, lambda s: s.status not in MALFORMED_STATUSES and s.status != OK)
+    return _share(table, ~table.malformed & ~table.ok)
 
 
 @METRICS.register("partial_accuracy")
-def partial_accuracy(samples: Sequence[ScoredSample]) -> Estimate:
+def partial_accuracy(table: ScoreTable) -> Estimate:
     """Share of all samples whose code has the right first three characters (malformed = wrong)."""
-    return _share(samples, lambda s: bool(s.values.get("partial")))
+    return _share(table, table.flag("partial"))
 
 
 @METRICS.register("partial_accuracy_wellformed")
-def partial_accuracy_wellformed(samples: Sequence[ScoredSample]) -> Estimate:
+def partial_accuracy_wellformed(table: ScoreTable) -> Estimate:
     """Share with the right first three characters among well-formed outputs."""
-    return _share(_wellformed(samples), lambda s: bool(s.values.get("partial")))
+    return _share(table, table.flag("partial"), among=table.ok)
 
 
-def _gold_predicted(samples: Sequence[ScoredSample]) -> list[tuple[bool, bool]]:
-    return [(bool(s.values["gold"]), bool(s.values["predicted"])) for s in _wellformed(samples)]
+def _gold_predicted(table: ScoreTable) -> tuple[np.ndarray, np.ndarray]:
+    """Gold and predicted labels of the well-formed samples."""
+    ok = table.ok
+    return table.flag("gold")[ok], table.flag("predicted")[ok]
+
+
+def _proportion(hits: np.ndarray) -> Estimate:
+    return wilson_interval(int(hits.sum()), int(hits.size))
 
 
 @METRICS.register("sensitivity")
-def sensitivity(samples: Sequence[ScoredSample]) -> Estimate:
+def sensitivity(table: ScoreTable) -> Estimate:
     """Recall: TP / (TP + FN) on well-formed outputs."""
-    pairs = [p for g, p in _gold_predicted(samples) if g]
-    return wilson_interval(sum(pairs), len(pairs))
+    gold, predicted = _gold_predicted(table)
+    return _proportion(predicted[gold])
 
 
 @METRICS.register("specificity")
-def specificity(samples: Sequence[ScoredSample]) -> Estimate:
+def specificity(table: ScoreTable) -> Estimate:
     """TN / (TN + FP) on well-formed outputs."""
-    pairs = [not p for g, p in _gold_predicted(samples) if not g]
-    return wilson_interval(sum(pairs), len(pairs))
+    gold, predicted = _gold_predicted(table)
+    return _proportion(~predicted[~gold])
 
 
 @METRICS.register("precision")
-def precision(samples: Sequence[ScoredSample]) -> Estimate:
+def precision(table: ScoreTable) -> Estimate:
     """TP / (TP + FP) on well-formed outputs."""
-    pairs = [g for g, p in _gold_predicted(samples) if p]
-    return wilson_interval(sum(pairs), len(pairs))
+    gold, predicted = _gold_predicted(table)
+    return _proportion(gold[predicted])
 
 
 def _f1_of_stack(stack: np.ndarray) -> np.ndarray:
@@ -135,10 +139,10 @@ def _f1_of_stack(stack: np.ndarray) -> np.ndarray:
 
 
 @METRICS.register("f1")
-def f1(samples: Sequence[ScoredSample]) -> Estimate:
+def f1(table: ScoreTable) -> Estimate:
     """F1 of the positive class on well-formed outputs; percentile bootstrap interval."""
-    pairs = np.array(_gold_predicted(samples), dtype=bool).reshape(-1, 2)
-    return bootstrap_interval(pairs, _f1_of_stack)
+    gold, predicted = _gold_predicted(table)
+    return bootstrap_interval(np.stack([gold, predicted], axis=-1).reshape(-1, 2), _f1_of_stack)
 
 
 METRICS.add("p_correct_total", accuracy)
@@ -146,33 +150,33 @@ METRICS.add("recall", sensitivity)
 
 
 @METRICS.register("p_correct")
-def p_correct(samples: Sequence[ScoredSample]) -> Estimate:
+def p_correct(table: ScoreTable) -> Estimate:
     """Share correct among samples with a usable answer (NA left out; UroLlmEval "Accuracy (excl. NA)")."""
-    return _share([s for s in samples if not s.na], lambda s: bool(s.values.get("correct")))
+    return _share(table, table.flag("correct"), among=~table.na)
 
 
 @METRICS.register("p_na")
-def p_na(samples: Sequence[ScoredSample]) -> Estimate:
+def p_na(table: ScoreTable) -> Estimate:
     """Share of samples with no usable answer (UroLlmEval NA; in step 2 C77-C79 answers count as NA)."""
-    return _share(samples, lambda s: s.na)
+    return _share(table, table.na)
 
 
 METRICS.add("p_potentially_correct_diagnoses", p_correct)
 
 
 @METRICS.register("p_C77_79")
-def p_c77_79(samples: Sequence[ScoredSample]) -> Estimate:
+def p_c77_79(table: ScoreTable) -> Estimate:
     """Share of step-2 answers coding a metastasis (C77, C78, C79)."""
-    return _share(samples, lambda s: bool(s.values.get("c77_79")))
+    return _share(table, table.flag("c77_79"))
 
 
-def _snippet_sets(samples: Sequence[ScoredSample]) -> list[tuple[set[str], set[str]]]:
+def _snippet_sets(table: ScoreTable) -> list[tuple[set[str], set[str]]]:
     """Per snippet: (gold codes, all parsed codes of its queries, C77-C79 included)."""
     groups: dict[str, tuple[set[str], set[str]]] = {}
-    for s in samples:
-        gold, combined = groups.setdefault(s.group or s.sample_id, (set(s.values.get("gold") or []), set()))
-        if s.values.get("code"):
-            combined.add(s.values["code"])
+    for cluster, gold_codes, code in zip(table.cluster, table.values("gold"), table.values("code")):
+        gold, combined = groups.setdefault(cluster, (set(gold_codes or []), set()))
+        if code:
+            combined.add(code)
     return list(groups.values())
 
 
@@ -180,37 +184,37 @@ _SECONDARY = frozenset({"C77", "C78", "C79"})
 
 
 @METRICS.register("p_all_diagnoses_found_in_snippets_with_diagnoses")
-def p_all_found(samples: Sequence[ScoredSample]) -> Estimate:
+def p_all_found(table: ScoreTable) -> Estimate:
     """Step 2, per snippet with gold codes: every gold code is among the snippet's answers."""
-    sets = [(gold, combined) for gold, combined in _snippet_sets(samples) if gold]
+    sets = [(gold, combined) for gold, combined in _snippet_sets(table) if gold]
     return wilson_interval(sum(gold <= combined for gold, combined in sets), len(sets))
 
 
 @METRICS.register("p_no_other_diagnoses_found_for_snippet")
-def p_no_other(samples: Sequence[ScoredSample]) -> Estimate:
+def p_no_other(table: ScoreTable) -> Estimate:
     """Step 2, per snippet with queries: no answer outside the gold codes and C77-C79."""
-    sets = _snippet_sets(samples)
+    sets = _snippet_sets(table)
     return wilson_interval(sum(combined <= gold | _SECONDARY for gold, combined in sets), len(sets))
 
 
 @METRICS.register("p_snippets_correct")
-def p_snippets_correct(samples: Sequence[ScoredSample]) -> Estimate:
+def p_snippets_correct(table: ScoreTable) -> Estimate:
     """Step 2 primary metric, per snippet with queries: all gold codes found and no other code."""
-    sets = _snippet_sets(samples)
+    sets = _snippet_sets(table)
     return wilson_interval(sum(gold <= combined and combined <= gold | _SECONDARY for gold, combined in sets), len(sets))
 
 
 def _value_share(key: str, doc: str) -> Metric:
-    def metric(samples: Sequence[ScoredSample]) -> Estimate:
-        return _share(samples, lambda s: bool(s.values.get(key)))
+    def metric(table: ScoreTable) -> Estimate:
+        return _share(table, table.flag(key))
 
     metric.__doc__ = doc
     return metric
 
 
 def _outcome_share(outcome: str, doc: str) -> Metric:
-    def metric(samples: Sequence[ScoredSample]) -> Estimate:
-        return _share(samples, lambda s: s.values.get("outcome") == outcome)
+    def metric(table: ScoreTable) -> Estimate:
+        return _share(table, table.equals("outcome", outcome))
 
     metric.__doc__ = doc
     return metric
@@ -238,5 +242,6 @@ for _outcome, _doc in (
     METRICS.add(f"p_{_outcome}", _outcome_share(_outcome, _doc))
 
 
-def compute_metrics(names: Sequence[str], samples: Sequence[ScoredSample]) -> dict[str, Estimate]:
-    return {name: METRICS.get(name)(samples) for name in names}
+def compute_metrics(names: Sequence[str], scored: ScoreTable | Sequence[ScoredSample]) -> dict[str, Estimate]:
+    table = scored if isinstance(scored, ScoreTable) else ScoreTable.from_samples(scored)
+    return {name: METRICS.get(name)(table) for name in names}

@@ -1,0 +1,87 @@
+"""One step on a large generated catalogue run, in its own process, printing one JSON line with its peak memory.
+
+    python benchmarks/large_run.py generate FOLDER --n 500000 [--preamble-chars 600]
+    python benchmarks/large_run.py read FOLDER     # read and JSON-decode the files scoring reads (the baseline)
+    python benchmarks/large_run.py score FOLDER    # onkobench's scoring of the outputs file (a run folder)
+    python benchmarks/large_run.py report FOLDER   # the site from that run folder
+
+Each step runs alone so that its peak resident set size is its own (tests/test_large_run.py,
+benchmarks/scoring_throughput.py). The catalogue comes from $ONKOBENCH_CATALOGUE_DIR or ../shared/data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from catalogue_samples import ICD10_TASK, write_catalogue_samples  # noqa: E402
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def generate(folder: Path, n: int, preamble_chars: int) -> dict:
+    from harness.catalogues import load_catalogue
+
+    codes = load_catalogue("icd10gm", 2024).terminal_codes()
+    dataset, outputs = write_catalogue_samples(folder, n, codes, preamble_chars=preamble_chars)
+    return {"n": n, "dataset_bytes": dataset.stat().st_size, "outputs_bytes": outputs.stat().st_size}
+
+
+def read(folder: Path) -> dict:
+    started = time.perf_counter()
+    rows = 0
+    for name in ("dataset.jsonl", "outputs.jsonl"):
+        with (folder / name).open(encoding="utf-8") as handle:
+            for line in handle:
+                json.loads(line)
+                rows += 1
+    return {"rows": rows}
+
+
+def score(folder: Path) -> dict:
+    from harness.datasources import load_task_data
+    from harness.external import score_outputs_file
+    from harness.tasks import load_task
+
+    task = load_task(ICD10_TASK)
+    data = load_task_data(task, folder / "dataset.jsonl")
+    peak_after_load = _peak_mb()
+    outcome = score_outputs_file(task, data, folder / "outputs.jsonl", folder / "runs", "generated")
+    return {"peak_after_load_mb": round(peak_after_load, 1), "run": str(outcome.folder),
+            "accuracy": outcome.summary["metrics"]["accuracy"]["value"], "n_samples": outcome.summary["n_samples"]}
+
+
+def report(folder: Path) -> dict:
+    from harness.report import build_site
+
+    runs = sorted((folder / "runs").iterdir())
+    index = build_site(runs, folder / "site")
+    return {"index": str(index)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("step", choices=("generate", "read", "score", "report"))
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--n", type=int, default=500_000)
+    parser.add_argument("--preamble-chars", type=int, default=0)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    if args.step == "generate":
+        result = generate(args.folder, args.n, args.preamble_chars)
+    else:
+        result = {"read": read, "score": score, "report": report}[args.step](args.folder)
+    result.update(step=args.step, seconds=round(time.perf_counter() - started, 3), peak_mb=round(_peak_mb(), 1))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

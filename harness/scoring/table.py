@@ -1,0 +1,123 @@
+"""Scored samples as columns: what metrics read, a few machine words per sample instead of one object each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from harness.scoring.parsers import MALFORMED_STATUSES, OK
+
+
+class ScoreTable:
+    """Per-sample status, cluster (snippet or sample id) and scorer values, appended one sample at a time.
+
+    Repeated strings (codes, outcome classes, statuses) are stored once, so a 500,000-sample run
+    costs tens of megabytes here, not the size of its outputs.
+    """
+
+    def __init__(self) -> None:
+        self.status: list[str] = []
+        self.cluster: list[str] = []
+        self._columns: dict[str, list[Any]] = {}
+        self._strings: dict[str, str] = {}
+        self._arrays: dict[str, np.ndarray] = {}
+        self._names: tuple[str, ...] | None = ()
+        self._column_list: list[list[Any]] = []
+
+    def __len__(self) -> int:
+        return len(self.status)
+
+    def add(self, sample_id: str, group: str | None, status: str, values: dict[str, Any]) -> None:
+        strings = self._strings
+        self.status.append(strings.setdefault(status, status))
+        self.cluster.append(group if group is not None else sample_id)
+        if tuple(values) == self._names:  # the scorer's usual columns: append in order
+            for column, value in zip(self._column_list, values.values()):
+                column.append(self._compact(value))
+        else:
+            self._add_other(values)
+        if self._arrays:  # a metric ran before this sample came in
+            self._arrays.clear()
+        self.__dict__.pop("clusters_unique", None)
+
+    def _compact(self, value: Any) -> Any:
+        if type(value) is str:
+            return self._strings.setdefault(value, value)
+        if type(value) is list:  # lists of gold codes repeat per snippet
+            return tuple(self._compact(v) for v in value)
+        return value
+
+    def _add_other(self, values: dict[str, Any]) -> None:
+        n = len(self.status) - 1
+        for name, value in values.items():
+            column = self._columns.get(name)
+            if column is None:
+                column = self._columns[name] = [None] * n
+            column.append(self._compact(value))
+        for column in self._columns.values():
+            if len(column) == n:
+                column.append(None)
+        self._names = tuple(values) if len(values) == len(self._columns) else None
+        self._column_list = [self._columns[name] for name in self._names or ()]
+
+    @classmethod
+    def from_samples(cls, samples: Iterable[Any]) -> "ScoreTable":
+        """From ScoredSample-like objects (``sample_id``, ``group``, ``status``, ``values``)."""
+        table = cls()
+        for s in samples:
+            table.add(s.sample_id, s.group, s.status, s.values)
+        return table
+
+    def values(self, name: str) -> list[Any]:
+        """The raw column (None where a sample's scorer did not set it)."""
+        return self._columns.get(name) or [None] * len(self)
+
+    def _cached(self, name: str, build: Any) -> np.ndarray:
+        if name not in self._arrays:
+            self._arrays[name] = build()
+        return self._arrays[name]
+
+    def flag(self, name: str) -> np.ndarray:
+        """bool(value) per sample; a missing value is False."""
+        return self._cached(f"flag:{name}", lambda: np.fromiter((bool(v) for v in self.values(name)), bool, len(self)))
+
+    def equals(self, name: str, wanted: Any) -> np.ndarray:
+        return self._cached(f"eq:{name}:{wanted}", lambda: np.fromiter((v == wanted for v in self.values(name)), bool, len(self)))
+
+    def present(self, name: str) -> np.ndarray:
+        return self._cached(f"present:{name}", lambda: np.fromiter((v is not None for v in self.values(name)), bool, len(self)))
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self._cached("ok", lambda: np.fromiter((s == OK for s in self.status), bool, len(self)))
+
+    @property
+    def malformed(self) -> np.ndarray:
+        return self._cached("malformed", lambda: np.fromiter((s in MALFORMED_STATUSES for s in self.status), bool, len(self)))
+
+    def status_is(self, status: str) -> np.ndarray:
+        return self._cached(f"status:{status}", lambda: np.fromiter((s == status for s in self.status), bool, len(self)))
+
+    @property
+    def na(self) -> np.ndarray:
+        """No usable answer: the scorer's own NA flag where it sets one (C77-C79), else not parsed."""
+        return np.where(self.present("na"), self.flag("na"), ~self.ok)
+
+    @cached_property
+    def clusters_unique(self) -> bool:
+        """Every sample its own unit (then Wilson intervals; else a cluster bootstrap)."""
+        return len(set(self.cluster)) == len(self.cluster)
+
+    def clusters(self, mask: np.ndarray | None = None) -> list[str]:
+        if mask is None:
+            return self.cluster
+        return [c for c, keep in zip(self.cluster, mask) if keep]
+
+    def status_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for status in self.status:
+            counts[status] = counts.get(status, 0) + 1
+        return dict(sorted(counts.items()))

@@ -1,0 +1,55 @@
+"""Scoring and reporting a 500,000-sample run stream the outputs: memory does not grow with their length."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+N = 500_000
+LARGE_RUN = REPO_ROOT / "benchmarks" / "large_run.py"
+
+
+def _real_catalogue() -> bool:
+    from harness.catalogues.locate import default_root
+
+    root = Path(os.environ.get("ONKOBENCH_CATALOGUE_DIR") or default_root())
+    return (root / "icd10gm" / "2024").is_dir()
+
+
+def _step(*args: str) -> dict:
+    done = subprocess.run([sys.executable, str(LARGE_RUN), *args], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not _real_catalogue(), reason="needs the ICD-10-GM 2024 files (../shared/data/catalogues)")
+def test_scoring_500k_samples_keeps_outputs_on_disk(tmp_path: Path) -> None:
+    short, long = tmp_path / "short", tmp_path / "long"
+    made_short = _step("generate", str(short), "--n", str(N))
+    made_long = _step("generate", str(long), "--n", str(N), "--preamble-chars", "600")
+    extra_bytes = made_long["outputs_bytes"] - made_short["outputs_bytes"]
+    assert extra_bytes > 250e6  # 500,000 outputs of more than 600 characters each
+
+    scored_short = _step("score", str(short))
+    scored_long = _step("score", str(long))
+    assert scored_short["n_samples"] == scored_long["n_samples"] == N
+    assert scored_short["accuracy"] == scored_long["accuracy"]  # same answers behind the long preambles
+
+    # the outputs are streamed: 300 MB more of them cost (almost) no memory
+    assert scored_long["peak_mb"] - scored_short["peak_mb"] < 0.1 * extra_bytes / 2**20
+    # what scoring keeps per sample is a few columns, not the sample's record
+    per_sample = (scored_long["peak_mb"] - scored_long["peak_after_load_mb"]) * 2**20 / N
+    assert per_sample < 1024, per_sample
+
+    reported = _step("report", str(long))
+    assert Path(reported["index"]).exists()
+    assert reported["peak_mb"] < 0.5 * made_long["outputs_bytes"] / 2**20
