@@ -103,24 +103,65 @@ def run_command(suite_name, task_name, variants, models, out_dir, data_path, pro
 @main.command("score")
 @click.option("--task", "task_name", required=True, help="Task name or YAML path.")
 @click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), help="Dataset file (default: the task's).")
-@click.option("--outputs", "outputs_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--outputs", "outputs_path", type=click.Path(dir_okay=False, path_type=Path),
               help='JSON Lines of {"id": sample id, "output": model text}.')
+@click.option("--lm-eval-samples", "lmeval_samples", type=click.Path(dir_okay=False, path_type=Path),
+              help="An lm-eval samples_<task>_<date>.jsonl (--log_samples) of a task exported with `onkobench export lm-eval`.")
+@click.option("--variant", default=None, help="The prompt variant that produced the outputs (needed with --lm-eval-samples).")
 @click.option("--name", "model_name", default=None, help="Model name for the result (default: the outputs file's stem).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
-def score_command(task_name, data_path, outputs_path, model_name, out_dir) -> None:
+def score_command(task_name, data_path, outputs_path, lmeval_samples, variant, model_name, out_dir) -> None:
     """Score outputs produced elsewhere; prints and writes the same metrics as a run."""
     from harness.datasources import load_task_data
     from harness.external import score_outputs_file
     from harness.tasks import load_task
 
+    if (outputs_path is None) == (lmeval_samples is None):
+        raise click.UsageError("give exactly one of --outputs and --lm-eval-samples")
     task = load_task(task_name)
     data = load_task_data(task, data_path)
-    name = model_name or outputs_path.stem
-    outcome = score_outputs_file(task, data, outputs_path, out_dir, name)
+    records = None
+    if lmeval_samples is not None:
+        from harness.lmeval.bridge import LmEvalBridge
+        from harness.lmeval.samples import iter_lmeval_records
+
+        if variant is None:
+            raise click.UsageError("--lm-eval-samples needs --variant (the variant the lm-eval task was exported from)")
+        records = iter_lmeval_records(lmeval_samples, LmEvalBridge(task, variant))
+    source = outputs_path or lmeval_samples
+    name = model_name or source.stem
+    outcome = score_outputs_file(task, data, source, out_dir, name, records, variant)
     click.echo(f"{task.name}: {len(data.samples)} samples, statuses {outcome.summary['status_counts']}")
     for metric, est in outcome.summary["metrics"].items():
         click.echo(f"  {metric:<28} {_fmt(est)}")
     click.echo(f"written to {outcome.folder}")
+
+
+@main.group("export")
+def export_group() -> None:
+    """Export tasks for other harnesses."""
+
+
+@export_group.command("lm-eval")
+@click.option("--task", "task_name", required=True, help="Task name or YAML path.")
+@click.option("--variant", required=True, help="Prompt variant.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the task YAML, its utils.py and bridge file (pass it to lm_eval --include_path).")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Local data file (default: the task's); a gated hub data set stays referenced, never copied.")
+def export_lmeval_command(task_name: str, variant: str, out_dir: Path, data_path: Path | None) -> None:
+    """Write an lm-eval task whose prompts, parser and metrics are onkobench's."""
+    from harness.datasources import load_task_data
+    from harness.lmeval.export import export_lmeval
+    from harness.tasks import load_task
+
+    task = load_task(task_name)
+    data = load_task_data(task, data_path)
+    export = export_lmeval(task, variant, data, out_dir, data_path)
+    click.echo(f"{export.name}: {export.n_samples} docs -> {export.yaml_path}")
+    click.echo(f"run: lm_eval run --include_path {out_dir} --tasks {export.name} --apply_chat_template --log_samples "
+               f"--output_path OUT --model ...")
+    click.echo(f"score its log: onkobench score --task {task.name} --variant {variant} --lm-eval-samples OUT/<model>/samples_{export.name}_<date>.jsonl")
 
 
 @main.group("prompts")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -65,12 +65,14 @@ class _OneLineEach(Mapping[str, tuple[_Line, ...]]):
         return len(self._data.samples)
 
 
-def _single_step_rows(path: Path, data: TaskData) -> Iterator[dict[str, Any]]:
+def _single_step_rows(path: Path, data: TaskData, records: Iterable[dict[str, Any]] | None = None) -> Iterator[dict[str, Any]]:
     seen: set[str] = set()
-    for record in iter_output_records(path, data.by_id, ()):
+    for number, record in enumerate(records if records is not None else iter_output_records(path, data.by_id, ()), start=1):
+        if record["id"] not in data.by_id:
+            raise OnkobenchError(f"{path}: record {number}: id {record['id']!r} is not a sample id of the dataset")
         sample_id = data.by_id[record["id"]].id  # the dataset's own string: the set holds no copies
         if sample_id in seen:
-            raise OnkobenchError(f"{path}: record {record['_number']}: id {sample_id!r} appears twice")
+            raise OnkobenchError(f"{path}: record {number}: id {sample_id!r} appears twice")
         seen.add(sample_id)
         yield _response_row(sample_id, record["output"])
 
@@ -103,24 +105,30 @@ def _chained_step(path: Path, task: Task, data: TaskData) -> tuple[TaskData, dic
     return TaskData(samples, data.source, fingerprint, chain=chain), outputs
 
 
-def score_outputs_file(task: Task, data: TaskData, outputs_path: Path, out_dir: Path, model_name: str) -> RunOutcome:
+def score_outputs_file(
+    task: Task, data: TaskData, outputs_path: Path, out_dir: Path, model_name: str,
+    records: Iterable[dict[str, Any]] | None = None, variant: str | None = None,
+) -> RunOutcome:
     """Score outputs produced elsewhere as a run folder of their own (model runner ``external``).
 
     The outputs file is read as a stream into the run folder's responses file and scored from there,
-    so its size does not bound what can be scored.
+    so its size does not bound what can be scored. ``records`` (``id``, ``output``) replace reading
+    ``outputs_path`` as onkobench's own format (an lm-eval samples log, for instance); ``variant``
+    names the prompt variant that produced them (its parser then applies), else ``external``.
     """
     if task.upstream is None:
-        rows: Iterator[dict[str, Any]] = _single_step_rows(outputs_path, data)
+        rows: Iterator[dict[str, Any]] = _single_step_rows(outputs_path, data, records)
     else:
         data, outputs = _chained_step(outputs_path, task, data)
         # records a chained step drops by rule (a code that is no gold label) are not part of the run
         kept = {sample.id for sample in data.samples}
         rows = (_response_row(sid, text) for sid, text in outputs.items() if sid in kept)
     config = ModelConfig(name=model_name, runner="external", metadata={"description": f"scored from {outputs_path}"})
-    run_id = run_id_for(task.name, EXTERNAL_VARIANT, config.name)
+    variant_name = task.variant(variant).name if variant else EXTERNAL_VARIANT
+    run_id = run_id_for(task.name, variant_name, config.name)
     store = RunStore(out_dir / run_id)
     now = utc_now()
-    manifest = build_manifest(run_id, task, EXTERNAL_VARIANT, config, data,
+    manifest = build_manifest(run_id, task, variant_name, config, data,
                               {"engine": "external", "outputs": str(outputs_path)}, now, finished_at=now)
     store.write_manifest(manifest)
     write_jsonl_atomic(store.responses_path, rows)  # this folder mirrors the outputs file; it is not resumed

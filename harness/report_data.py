@@ -9,8 +9,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from harness.errors import OnkobenchError
-from harness.stats import holm_adjust, paired_comparison, ranks_with_ties
+from harness.stats import holm_adjust, paired_comparisons, ranks_with_ties
 from harness.store import SCORES, SUMMARY, read_json
 
 RESULT_KIND = "onkobench-result"
@@ -251,15 +253,27 @@ def significance_mark(p: float) -> str:
     return next((mark for limit, mark in SIGNIFICANCE if p < limit), "")
 
 
-def paired_matrix(table: TaskTable) -> dict[str, Any]:
-    """Every pair of rows on the same items: accuracy difference, exact McNemar p, Holm-adjusted across the table."""
-    rows = [r for r in table.rows if r.correct]
-    pairs = []
-    for i, a in enumerate(rows):
-        for b in rows[i + 1:]:
-            shared = sorted(set(a.correct) & set(b.correct))
-            if shared and len(shared) == len(a.correct) == len(b.correct):
-                pairs.append((a, b, paired_comparison([a.correct[k] for k in shared], [b.correct[k] for k in shared])))
+MATRIX_ROWS = 50
+"""A task page compares at most this many rows pairwise (the best by the primary metric): 1,225 pairs."""
+
+
+def paired_matrix(table: TaskTable, limit: int = MATRIX_ROWS) -> dict[str, Any]:
+    """Pairs of rows on the same items: accuracy difference, exact McNemar p, Holm-adjusted across the table."""
+    with_items = [r for r in table.rows if r.correct]
+    rows = sorted(with_items, key=lambda r: -(r.primary.get("value") or 0.0))[:limit]
+    rows.sort(key=with_items.index)  # keep the table's order
+    by_items: dict[tuple[str, ...], list[int]] = {}
+    for position, row in enumerate(rows):
+        by_items.setdefault(tuple(sorted(row.correct)), []).append(position)
+    pairs: list[tuple[Row, Row, Any]] = []
+    for items, members in by_items.items():
+        if len(members) < 2:
+            continue
+        correct = np.array([[rows[m].correct[k] for m in members] for k in items], dtype=float).reshape(len(items), len(members))
+        index_pairs = [(i, j) for i in range(len(members)) for j in range(i + 1, len(members))]
+        for (i, j), comparison in zip(index_pairs, paired_comparisons(correct, index_pairs)):
+            pairs.append((rows[members[i]], rows[members[j]], comparison))
+    pairs.sort(key=lambda pair: (rows.index(pair[0]), rows.index(pair[1])))
     adjusted = holm_adjust([c.p_value for _, _, c in pairs])
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     for (a, b, comparison), p_holm in zip(pairs, adjusted):
@@ -267,7 +281,7 @@ def paired_matrix(table: TaskTable) -> dict[str, Any]:
                 "p": comparison.p_value, "p_holm": p_holm, "mark": significance_mark(p_holm), "n": comparison.n}
         cells[(a.run_id, b.run_id)] = cell
         cells[(b.run_id, a.run_id)] = {**cell, "difference": -comparison.difference, "lo": -comparison.hi, "hi": -comparison.lo}
-    return {"rows": rows, "cells": cells, "n_tests": len(pairs)}
+    return {"rows": rows, "cells": cells, "n_tests": len(pairs), "left_out": len(with_items) - len(rows)}
 
 
 def few_shot_gains(table: TaskTable, zero_shot: str = "0") -> list[dict[str, Any]]:

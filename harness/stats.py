@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -38,6 +39,24 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Estimat
     return _proportion_interval(successes, n, confidence, "wilson", "wilson")
 
 
+@lru_cache(maxsize=4)
+def bootstrap_draws(n: int, n_resamples: int, seed: int) -> np.ndarray:
+    """The item indices of every resample (resamples x n) for this seed; shared by all runs of the same size."""
+    draws = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    draws.setflags(write=False)
+    return draws
+
+
+@lru_cache(maxsize=4)
+def bootstrap_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
+    """How often each item is drawn in each resample (resamples x n): means become one matrix product."""
+    draws = bootstrap_draws(n, n_resamples, seed)
+    counts = np.bincount((draws + n * np.arange(n_resamples)[:, None]).ravel(), minlength=n_resamples * n)
+    counts = counts.reshape(n_resamples, n).astype(float)
+    counts.setflags(write=False)
+    return counts
+
+
 def bootstrap_interval(
     rows: np.ndarray,
     statistic: Callable[[np.ndarray], np.ndarray],
@@ -50,9 +69,7 @@ def bootstrap_interval(
     point = float(statistic(rows[None, ...])[0])
     if n == 0:
         return Estimate(math.nan, math.nan, math.nan, 0, "bootstrap")
-    rng = np.random.default_rng(seed)
-    index = rng.integers(0, n, size=(n_resamples, n))
-    values = statistic(rows[index])
+    values = statistic(rows[bootstrap_draws(n, n_resamples, seed)])
     values = values[~np.isnan(values)]
     if len(values) == 0:
         return Estimate(point, math.nan, math.nan, n, "bootstrap")
@@ -137,18 +154,52 @@ def paired_comparison(
     b = np.asarray(correct_b, dtype=float)
     if a.shape != b.shape:
         raise ValueError("paired comparison needs the same items for both")
-    only_a = int(((a == 1) & (b == 0)).sum())
-    only_b = int(((a == 0) & (b == 1)).sum())
-    diff = a - b
-    point = float(diff.mean()) if len(diff) else math.nan
-    if len(diff):
-        rng = np.random.default_rng(seed)
-        means = diff[rng.integers(0, len(diff), size=(n_resamples, len(diff)))].mean(axis=1)
-        alpha = (1 - confidence) / 2
-        lo, hi = (float(x) for x in np.quantile(means, [alpha, 1 - alpha]))
-    else:
-        lo = hi = math.nan
-    return PairedComparison(len(diff), only_a, only_b, point, lo, hi, mcnemar_exact(only_a, only_b))
+    return paired_comparisons(np.stack([a, b], axis=1), [(0, 1)], n_resamples, seed, confidence)[0]
+
+
+def mcnemar_exact_many(only_a: np.ndarray, only_b: np.ndarray) -> np.ndarray:
+    """``mcnemar_exact`` for arrays of pairs: with p = 0.5 the two-sided binomial p is twice the smaller tail."""
+    from scipy.stats import binom
+
+    only_a, only_b = np.asarray(only_a), np.asarray(only_b)
+    discordant = only_a + only_b
+    tail = binom.cdf(np.minimum(only_a, only_b), discordant, 0.5)
+    return np.where(discordant == 0, 1.0, np.minimum(1.0, 2 * tail))
+
+
+def paired_comparisons(
+    correct: np.ndarray, pairs: Sequence[tuple[int, int]], n_resamples: int = 2000, seed: int = 0,
+    confidence: float = 0.95, chunk: int = 512,
+) -> list[PairedComparison]:
+    """Paired comparisons of many systems on the same items at once; ``correct`` is items x systems (0/1).
+
+    Every pair uses the same bootstrap draws of items (as one pair at a time with this seed would),
+    so one (resamples x items) count matrix times the correctness matrix gives every system's
+    resampled accuracy; a pair's resampled difference is then a column difference.
+    """
+    correct = np.asarray(correct, dtype=float)
+    n, _ = correct.shape
+    if not pairs:
+        return []
+    left = np.array([i for i, _ in pairs])
+    right = np.array([j for _, j in pairs])
+    only_a = ((correct[:, left] == 1) & (correct[:, right] == 0)).sum(axis=0)
+    only_b = ((correct[:, left] == 0) & (correct[:, right] == 1)).sum(axis=0)
+    p_values = mcnemar_exact_many(only_a, only_b)
+    if n == 0:
+        return [PairedComparison(0, 0, 0, math.nan, math.nan, math.nan, 1.0) for _ in pairs]
+    points = correct[:, left].mean(axis=0) - correct[:, right].mean(axis=0)
+    resampled = bootstrap_counts(n, n_resamples, seed) @ correct / n  # resamples x systems
+    alpha = (1 - confidence) / 2
+    bounds = np.empty((2, len(pairs)))
+    for start in range(0, len(pairs), chunk):
+        part = slice(start, start + chunk)
+        bounds[:, part] = np.quantile(resampled[:, left[part]] - resampled[:, right[part]], [alpha, 1 - alpha], axis=0)
+    return [
+        PairedComparison(n, int(only_a[k]), int(only_b[k]), float(points[k]), float(bounds[0, k]), float(bounds[1, k]),
+                         float(p_values[k]))
+        for k in range(len(pairs))
+    ]
 
 
 def holm_adjust(p_values: Sequence[float]) -> list[float]:

@@ -132,3 +132,35 @@ def test_cluster_bootstrap_moves_clusters_together() -> None:
     assert (est.lo, est.hi) == (0.0, 1.0)
     same = cluster_bootstrap_interval(values, clusters)
     assert (same.lo, same.hi) == (est.lo, est.hi)
+
+
+def test_mcnemar_for_many_pairs_equals_scipy_binomtest() -> None:
+    import numpy as np
+    from scipy.stats import binomtest
+
+    from harness.stats import mcnemar_exact_many
+
+    grid = [(a, b) for a in range(0, 25) for b in range(0, 25)]
+    many = mcnemar_exact_many(np.array([a for a, _ in grid]), np.array([b for _, b in grid]))
+    for (a, b), p in zip(grid, many):
+        expected = 1.0 if a + b == 0 else binomtest(a, a + b, 0.5).pvalue
+        assert p == pytest.approx(expected, rel=1e-9, abs=1e-12), (a, b)
+
+
+def test_all_pairs_at_once_equal_one_pair_at_a_time() -> None:
+    import numpy as np
+
+    from harness.stats import paired_comparisons
+
+    rng = np.random.default_rng(3)
+    correct = (rng.random((300, 6)) < np.linspace(0.3, 0.8, 6)).astype(int)
+    pairs = [(i, j) for i in range(6) for j in range(i + 1, 6)]
+    together = paired_comparisons(correct, pairs)
+    for (i, j), result in zip(pairs, together):
+        # the textbook loop: the same item draws, the mean difference per resample
+        diff = (correct[:, i] - correct[:, j]).astype(float)
+        draws = np.random.default_rng(0).integers(0, 300, size=(2000, 300))
+        lo, hi = np.quantile(diff[draws].mean(axis=1), [0.025, 0.975])
+        assert (result.lo, result.hi) == pytest.approx((lo, hi), abs=1e-12)
+        assert result.difference == pytest.approx(diff.mean())
+        assert result.only_a == int(((correct[:, i] == 1) & (correct[:, j] == 0)).sum())

@@ -1,0 +1,121 @@
+"""What an exported lm-eval task calls at run time: onkobench's prompts, parser, scorer and metrics.
+
+The exported ``*_utils.py`` holds no logic of its own; it loads the bridge from the JSON file written
+next to it, so lm-eval's numbers come from the same code as onkobench's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from harness.errors import OnkobenchError
+from harness.tasks import Sample, Task, Variant
+
+SHOT_FIELD = "_onkobench_shot"
+"""Marks a few-shot example handed to lm-eval (its index among the variant's examples)."""
+INDEX_FIELD = "_onkobench_row"
+"""The row's position in the data set: the sample id of tasks without an id column (as UroLlmEval's)."""
+
+
+class LmEvalBridge:
+    """One task variant as lm-eval sees it: system text, fixed examples, a user turn and a score per doc."""
+
+    def __init__(self, task: Task, variant_name: str, system: str = "", shots: Sequence[tuple[str, str]] = ()) -> None:
+        from harness.prompts import PromptRenderer
+
+        self.task = task
+        self.variant: Variant = task.variant(variant_name)
+        if self.variant.queries is not None:
+            raise OnkobenchError(f"{task.name} variant {variant_name}: several queries per sample cannot be one lm-eval doc")
+        if task.upstream is not None:
+            raise OnkobenchError(f"{task.name}: a chained step builds its samples from a previous run; lm-eval cannot")
+        self.renderer = PromptRenderer(task, self.variant)
+        self.system = system
+        self.shots = [tuple(pair) for pair in shots]
+
+    @classmethod
+    def from_file(cls, path: Path) -> "LmEvalBridge":
+        from harness.tasks import load_task
+
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        tasks_dir = Path(spec["tasks_dir"]) if spec.get("tasks_dir") else None
+        return cls(load_task(spec["task"], tasks_dir), spec["variant"], spec.get("system", ""), spec.get("shots", []))
+
+    # -- documents ---------------------------------------------------------------------------
+    def sample(self, doc: dict[str, Any]) -> Sample | None:
+        """The onkobench sample of an lm-eval doc (a raw data set row); None when the task's keep_if drops it."""
+        from harness.datasources import map_columns
+        from harness.tasks import build_samples
+
+        row = {k: v for k, v in doc.items() if k != INDEX_FIELD}
+        samples = build_samples(self.task, map_columns(self.task, [row], "lm-eval doc"), "lm-eval doc")
+        if not samples:
+            return None
+        if self.task.dataset.id_field is None and INDEX_FIELD in doc:
+            return replace(samples[0], id=str(doc[INDEX_FIELD]))
+        return samples[0]
+
+    def process_docs(self, dataset: Any) -> Any:
+        """Number the rows (before any is dropped), then drop what the task's keep_if drops."""
+        numbered = dataset.map(lambda _doc, index: {INDEX_FIELD: index}, with_indices=True)
+        return numbered.filter(lambda doc: self.sample(doc) is not None)
+
+    def conversation(self, sample: Sample) -> tuple[str, list[tuple[str, str]], str]:
+        """(system text, [(user, assistant)] example turns, final user text) of a sample's chat."""
+        messages = self.renderer.messages(sample)
+        system = ""
+        if messages and messages[0]["role"] == "system":
+            system = messages.pop(0)["content"]
+        roles = [m["role"] for m in messages]
+        if not messages or roles != ["user", "assistant"] * (len(messages) // 2) + ["user"]:
+            raise OnkobenchError(
+                f"{self.task.name} variant {self.variant.name}: turns {roles} are not (user, assistant)* then user, "
+                "which is what lm-eval's multi-turn few-shot builds"
+            )
+        pairs = [(messages[i]["content"], messages[i + 1]["content"]) for i in range(0, len(messages) - 1, 2)]
+        return system, pairs, messages[-1]["content"]
+
+    # -- lm-eval hooks -------------------------------------------------------------------------
+    def doc_to_text(self, doc: dict[str, Any]) -> str:
+        if SHOT_FIELD in doc:
+            return self.shots[int(doc[SHOT_FIELD])][0]
+        sample = self._sample_or_error(doc)
+        return self.conversation(sample)[2]
+
+    def doc_to_target(self, doc: dict[str, Any]) -> str:
+        if SHOT_FIELD in doc:
+            return self.shots[int(doc[SHOT_FIELD])][1]
+        target = self._sample_or_error(doc).target
+        return target if isinstance(target, str) else json.dumps(target, ensure_ascii=False)
+
+    def fewshot_samples(self) -> list[dict[str, Any]]:
+        return [{SHOT_FIELD: index} for index in range(len(self.shots))]
+
+    def process_results(self, doc: dict[str, Any], results: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Parse and score one generation; every metric gets the scored sample, aggregated by ``aggregate``."""
+        from harness.scoring import ModelOutput, score_stream
+
+        sample = self._sample_or_error(doc)
+        text = results[0] if results else ""
+        scored = next(score_stream(self.task, [(sample, [ModelOutput(text=text)])], self.variant))
+        payload = {"sample_id": scored.sample_id, "group": scored.group, "status": scored.status, "values": scored.values}
+        return {metric: payload for metric in self.task.metrics}
+
+    @staticmethod
+    def aggregate(metric: str, items: Sequence[dict[str, Any]]) -> float:
+        from harness.scoring import ScoreTable, compute_metrics
+
+        table = ScoreTable()
+        for item in items:
+            table.add(item["sample_id"], item.get("group"), item["status"], item["values"])
+        return compute_metrics([metric], table)[metric].value
+
+    def _sample_or_error(self, doc: dict[str, Any]) -> Sample:
+        sample = self.sample(doc)
+        if sample is None:
+            raise OnkobenchError(f"{self.task.name}: an lm-eval doc that the task's keep_if drops was not filtered out")
+        return sample
