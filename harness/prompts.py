@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,7 @@ def build_requests(
         stop=gen.stop,
     )
     kwargs = dict(chat_template_kwargs or {})
+    sampling_fields = asdict(sampling)  # what stable_hash would make of it, once instead of per request
     shot_ids = tuple(str(s["id"]) for s in renderer.shots)
     requests = []
     for sample in samples:
@@ -177,7 +179,7 @@ def build_requests(
             key = stable_hash(
                 {
                     "model": model_identity, "task": task.name, "sample": sample.id, "query": index,
-                    "messages": messages, "sampling": sampling, "chat_template_kwargs": kwargs,
+                    "messages": messages, "sampling": sampling_fields, "chat_template_kwargs": kwargs,
                     "skip_answer": variant.skip_answer if skipped else None,
                     "structured_regex": variant.structured_regex,
                 },

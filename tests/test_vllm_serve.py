@@ -99,6 +99,20 @@ def test_live_server_answers_every_sample(server, tmp_path: Path) -> None:
         assert all(r["n_prompt_tokens"] and r["latency_s"] for r in rows)
 
 
+def test_lm_eval_local_chat_completions_scores_equal_onkobench(server, tmp_path: Path) -> None:
+    """lm-eval's local-chat-completions against this server on an exported task; its log scored here gives its numbers."""
+    pytest.importorskip("lm_eval", reason="lm-eval is not installed (the lmeval extra)")
+    from test_lmeval_interop import TASK, _exported, assert_scores_equal, run_lm_eval, score_log
+
+    task, data, export = _exported(tmp_path, "0")
+    model_args = (f"base_url=http://127.0.0.1:{server.port}/v1/chat/completions,model=tiny,tokenizer_backend=None,"
+                  "tokenized_requests=False,eos_string=</s>,num_concurrent=4")
+    printed, samples = run_lm_eval(["--model", "local-chat-completions", "--model_args", model_args], export, tmp_path / "out")
+    summary = score_log(samples, "0", tmp_path / "scored")
+    assert summary["task"] == TASK and summary["n_samples"] == len(data.samples)
+    assert_scores_equal(printed, summary, task.metrics)
+
+
 def test_server_killed_and_restarted_mid_run(server, tmp_path: Path) -> None:
     task = load_all_tasks()["demo.icd10gm_coding"]
     data = load_task_data(task)
