@@ -98,7 +98,7 @@ def prepare(work: Path, copies: int, variant_name: str) -> int:
         for r in requests:
             handle.write(json.dumps({"id": r.sample_id, "messages": list(r.messages), "max_tokens": r.sampling.max_tokens,
                                      "stop": list(r.sampling.stop)}, ensure_ascii=False) + "\n")
-    export = export_lmeval(task, variant.name, data, work / "lmeval-task", data_path)
+    export = export_lmeval(task, variant.name, data, work / "lmeval-task")
     (work / "prepared.json").write_text(json.dumps({
         "task": TASK, "variant": variant.name, "model": str(model), "config": str(config), "data": str(data_path),
         "lmeval_task": export.name, "lmeval_dir": str(export.folder)}), encoding="utf-8")

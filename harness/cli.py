@@ -148,7 +148,8 @@ def export_group() -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the task YAML, its utils.py and bridge file (pass it to lm_eval --include_path).")
 @click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Local data file (default: the task's); a gated hub data set stays referenced, never copied.")
+              help="Local data file (default: the task's); for a hub data set a local copy to check against, "
+                   "the YAML still references the hub.")
 def export_lmeval_command(task_name: str, variant: str, out_dir: Path, data_path: Path | None) -> None:
     """Write an lm-eval task whose prompts, parser and metrics are onkobench's."""
     from harness.datasources import load_task_data
@@ -157,7 +158,7 @@ def export_lmeval_command(task_name: str, variant: str, out_dir: Path, data_path
 
     task = load_task(task_name)
     data = load_task_data(task, data_path)
-    export = export_lmeval(task, variant, data, out_dir, data_path)
+    export = export_lmeval(task, variant, data, out_dir)
     click.echo(f"{export.name}: {export.n_samples} docs -> {export.yaml_path}")
     click.echo(f"run: lm_eval run --include_path {out_dir} --tasks {export.name} --apply_chat_template --log_samples "
                f"--output_path OUT --model ...")

@@ -120,3 +120,38 @@ def test_hf_backend_run_scores_equal_and_prompts_are_the_chat_template(tmp_path:
     summary = score_log(samples, "3-shot", tmp_path / "scored")
     assert summary["n_samples"] == len(data.samples) and "missing" not in summary["status_counts"]
     assert_scores_equal(printed, summary, task.metrics)
+
+
+def test_gated_data_set_is_referenced_not_copied(tmp_path: Path) -> None:
+    import yaml
+
+    from harness.cli import main
+    from click.testing import CliRunner
+
+    snippets = Path(__file__).parent / "fixtures" / "tasks" / "mini" / "data" / "snippets.jsonl"
+    out = tmp_path / "export"
+    result = CliRunner().invoke(main, ["export", "lm-eval", "--task", "urollmeval.step1", "--variant", "2-uro",
+                                       "--data", str(snippets), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    config = yaml.load(next(out.glob("*.yaml")).read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+    task = load_all_tasks()["urollmeval.step1"]
+    assert config["dataset_path"] == task.dataset.hub.repo and "data_files" not in json.dumps(config)
+    written = "".join(p.read_text(encoding="utf-8") for p in out.iterdir())
+    for row in (json.loads(line) for line in snippets.read_text(encoding="utf-8").splitlines() if line.strip()):
+        assert row["text"] not in written  # no snippet in the export: examples are the study's own
+    assert json.loads(next(out.glob("*.json")).read_text(encoding="utf-8"))["shots"]  # two example turns kept
+
+
+@pytest.mark.parametrize(("task", "variant", "message"), [
+    ("urollmeval.step3", "0-verify", "several queries"), ("urollmeval.step2", "0-uro", "chained step"),
+])
+def test_tasks_lm_eval_cannot_express_are_refused(tmp_path: Path, task: str, variant: str, message: str) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    snippets = Path(__file__).parent / "fixtures" / "tasks" / "mini" / "data" / "snippets.jsonl"
+    result = CliRunner().invoke(main, ["export", "lm-eval", "--task", task, "--variant", variant, "--data", str(snippets),
+                                       "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "x").exists()

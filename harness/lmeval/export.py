@@ -80,10 +80,10 @@ def _aggregator_name(metric: str) -> str:
     return "aggregate_" + re.sub(r"[^A-Za-z0-9]+", "_", metric)
 
 
-def _dataset_fields(task: Task, data: TaskData, data_path: Path | None) -> dict[str, Any]:
-    if task.dataset.hub is not None and data_path is None:
+def _dataset_fields(task: Task, data: TaskData) -> dict[str, Any]:
+    if task.dataset.hub is not None:
         hub = task.dataset.hub
-        # the gated set is referenced by id and revision, never copied
+        # a hub (gated) set is referenced by id and revision, never copied; a local copy only served the checks
         return {"dataset_path": hub.repo, "dataset_name": hub.name, "dataset_kwargs": {"revision": hub.revision or "main"},
                 "test_split": hub.split}
     source = Path(data.source).resolve()
@@ -107,9 +107,12 @@ def _fixed_conversation(bridge: LmEvalBridge, data: TaskData) -> tuple[str, list
     return system or "", shots or []
 
 
-def export_lmeval(task: Task, variant: str, data: TaskData, out_dir: Path, data_path: Path | None = None,
-                  tasks_dir: Path | None = None) -> Export:
-    """Write ``<name>.yaml``, ``<name>_utils.py`` and ``<name>.json`` into ``out_dir``."""
+def export_lmeval(task: Task, variant: str, data: TaskData, out_dir: Path, tasks_dir: Path | None = None) -> Export:
+    """Write ``<name>.yaml``, ``<name>_utils.py`` and ``<name>.json`` into ``out_dir``.
+
+    ``data`` is checked sample by sample; a local data set is what the YAML reads, a hub data set is
+    referenced by id (``data`` may then be a local copy of it).
+    """
     bridge = LmEvalBridge(task, variant)
     system, shots = _fixed_conversation(bridge, data)
     name = lmeval_task_name(task, variant)
@@ -117,7 +120,7 @@ def export_lmeval(task: Task, variant: str, data: TaskData, out_dir: Path, data_
     module = f"{name}_utils"
     config: dict[str, Any] = {
         "task": name,
-        **{k: v for k, v in _dataset_fields(task, data, data_path).items() if v is not None},
+        **{k: v for k, v in _dataset_fields(task, data).items() if v is not None},
         "output_type": "generate_until",
         "process_docs": _Function(f"{module}.process_docs"),
         "doc_to_text": _Function(f"{module}.doc_to_text"),
