@@ -158,7 +158,8 @@ def export_lmeval_command(task_name: str, variant: str, out_dir: Path, data_path
 
     task = load_task(task_name)
     data = load_task_data(task, data_path)
-    export = export_lmeval(task, variant, data, out_dir)
+    task_ref = str(Path(task_name).resolve()) if task_name.endswith((".yaml", ".yml")) else task.name
+    export = export_lmeval(task, variant, data, out_dir, task_ref)
     click.echo(f"{export.name}: {export.n_samples} docs -> {export.yaml_path}")
     click.echo(f"run: lm_eval run --include_path {out_dir} --tasks {export.name} --apply_chat_template --log_samples "
                f"--output_path OUT --model ...")

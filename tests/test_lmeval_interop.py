@@ -155,3 +155,19 @@ def test_tasks_lm_eval_cannot_express_are_refused(tmp_path: Path, task: str, var
                                        "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and message in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_task_file_outside_the_tasks_folder(tmp_path: Path, mini_task_file: Path) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import main
+    from harness.lmeval.bridge import LmEvalBridge
+    from harness.tasks import load_task
+
+    result = CliRunner().invoke(main, ["export", "lm-eval", "--task", str(mini_task_file), "--variant", "zero",
+                                       "--out", str(tmp_path / "x")])
+    assert result.exit_code == 0, result.output
+    bridge = LmEvalBridge.from_file(next((tmp_path / "x").glob("*.json")))  # what lm-eval's process does
+    task = load_task(str(mini_task_file))
+    sample = load_task_data(task).samples[0]
+    assert bridge.doc_to_text(dict(sample.fields)) == PromptRenderer(task, task.variant("zero")).messages(sample)[-1]["content"]

@@ -22,9 +22,13 @@ INDEX_FIELD = "_onkobench_row"
 
 
 class LmEvalBridge:
-    """One task variant as lm-eval sees it: system text, fixed examples, a user turn and a score per doc."""
+    """One task variant as lm-eval sees it: fixed examples, a user turn and a score per doc.
 
-    def __init__(self, task: Task, variant_name: str, system: str = "", shots: Sequence[tuple[str, str]] = ()) -> None:
+    The system text is the YAML's ``description``; the examples are kept in the bridge file because
+    lm-eval asks for them without a doc.
+    """
+
+    def __init__(self, task: Task, variant_name: str, shots: Sequence[tuple[str, str]] = ()) -> None:
         from harness.prompts import PromptRenderer
 
         self.task = task
@@ -34,7 +38,6 @@ class LmEvalBridge:
         if task.upstream is not None:
             raise OnkobenchError(f"{task.name}: a chained step builds its samples from a previous run; lm-eval cannot")
         self.renderer = PromptRenderer(task, self.variant)
-        self.system = system
         self.shots = [tuple(pair) for pair in shots]
 
     @classmethod
@@ -42,8 +45,7 @@ class LmEvalBridge:
         from harness.tasks import load_task
 
         spec = json.loads(path.read_text(encoding="utf-8"))
-        tasks_dir = Path(spec["tasks_dir"]) if spec.get("tasks_dir") else None
-        return cls(load_task(spec["task"], tasks_dir), spec["variant"], spec.get("system", ""), spec.get("shots", []))
+        return cls(load_task(spec["task"]), spec["variant"], spec.get("shots", []))
 
     # -- documents ---------------------------------------------------------------------------
     def sample(self, doc: dict[str, Any]) -> Sample | None:

@@ -107,11 +107,12 @@ def _fixed_conversation(bridge: LmEvalBridge, data: TaskData) -> tuple[str, list
     return system or "", shots or []
 
 
-def export_lmeval(task: Task, variant: str, data: TaskData, out_dir: Path, tasks_dir: Path | None = None) -> Export:
+def export_lmeval(task: Task, variant: str, data: TaskData, out_dir: Path, task_ref: str | None = None) -> Export:
     """Write ``<name>.yaml``, ``<name>_utils.py`` and ``<name>.json`` into ``out_dir``.
 
     ``data`` is checked sample by sample; a local data set is what the YAML reads, a hub data set is
-    referenced by id (``data`` may then be a local copy of it).
+    referenced by id (``data`` may then be a local copy of it). ``task_ref`` is how lm-eval's process
+    finds the task again: its name (default) or the path of a task file outside the tasks folder.
     """
     bridge = LmEvalBridge(task, variant)
     system, shots = _fixed_conversation(bridge, data)
@@ -157,7 +158,6 @@ def export_lmeval(task: Task, variant: str, data: TaskData, out_dir: Path, tasks
     (out_dir / f"{module}.py").write_text(
         UTILS_TEMPLATE.format(task=task.name, variant=bridge.variant.name, name=name, aggregators=aggregators), encoding="utf-8"
     )
-    bridge_spec = {"task": str(task.name), "tasks_dir": str(tasks_dir.resolve()) if tasks_dir else None,
-                   "variant": bridge.variant.name, "system": system, "shots": shots}
+    bridge_spec = {"task": task_ref or task.name, "variant": bridge.variant.name, "shots": shots}
     (out_dir / f"{name}.json").write_text(json.dumps(bridge_spec, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return Export(name, out_dir, yaml_path, len(data.samples))
