@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from harness.registry import Registry
-from harness.scoring.parsers import OK
 from harness.scoring.table import ScoreTable
 from harness.stats import Estimate, bootstrap_interval, cluster_bootstrap_interval, wilson_interval
 
@@ -29,16 +28,6 @@ class ScoredSample:
     """The unit several samples belong to (the snippet of a step-2 query); None = the sample itself."""
     extra: dict[str, Any] = field(default_factory=dict)
     """The sample's chained-step fields, kept so that a later step can build on this one."""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == OK
-
-    @property
-    def na(self) -> bool:
-        """No usable answer: the scorer's own NA flag where it sets one (C77-C79), else not parsed."""
-        flag = self.values.get("na")
-        return bool(flag) if flag is not None else not self.ok
 
 
 Metric = Callable[[ScoreTable], Estimate]
