@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _memory import peak_mb  # noqa: E402
 from catalogue_samples import ICD10_TASK, write_catalogue_samples  # noqa: E402
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
 def generate(folder: Path, n: int, preamble_chars: int) -> dict:
@@ -53,7 +49,7 @@ def score(folder: Path) -> dict:
 
     task = load_task(ICD10_TASK)
     data = load_task_data(task, folder / "dataset.jsonl")
-    peak_after_load = _peak_mb()
+    peak_after_load = peak_mb()
     outcome = score_outputs_file(task, data, folder / "outputs.jsonl", folder / "runs", "generated")
     return {"peak_after_load_mb": round(peak_after_load, 1), "run": str(outcome.folder),
             "accuracy": outcome.summary["metrics"]["accuracy"]["value"], "n_samples": outcome.summary["n_samples"]}
@@ -79,7 +75,7 @@ def main() -> None:
         result = generate(args.folder, args.n, args.preamble_chars)
     else:
         result = {"read": read, "score": score, "report": report}[args.step](args.folder)
-    result.update(step=args.step, seconds=round(time.perf_counter() - started, 3), peak_mb=round(_peak_mb(), 1))
+    result.update(step=args.step, seconds=round(time.perf_counter() - started, 3), peak_mb=round(peak_mb(), 1))
     print(json.dumps(result))
 
 

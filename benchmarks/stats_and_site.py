@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -93,6 +92,7 @@ def main() -> None:
     parser.add_argument("--no-growth", action="store_true", help="only the full size")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(REPO / "benchmarks"))
     full = measure(args.models, args.variants, args.items)
     rows = [full]
     if not args.no_growth:
@@ -112,7 +112,9 @@ def main() -> None:
         print(f"growth, {fewer['items']} -> {full['items']} items (x{full['items'] / fewer['items']:.0f}): "
               f"metrics x{full['metrics_s'] / fewer['metrics_s']:.1f}, paired x{full['paired_s'] / max(fewer['paired_s'], 1e-9):.1f}, "
               f"site x{full['site_s'] / fewer['site_s']:.1f}")
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    from _memory import peak_mb
+
+    print(f"peak RSS {peak_mb():.0f} MB")
     print(json.dumps({"full": full, "rows": rows}))
 
 
