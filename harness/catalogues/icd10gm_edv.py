@@ -19,6 +19,7 @@ from harness.catalogues.model import (
     parent_code,
     read_text,
     require_year,
+    semicolon_rows,
 )
 
 _YEAR_IN_NAME = r"icd10gm(\d{4})"
@@ -78,10 +79,7 @@ def read_icd10gm_edv(
 def read_gruppen(path: Path) -> dict[str, Block]:
     """icd10gmYYYYsyst_gruppen.txt: first code; last code; chapter; title (innermost blocks only)."""
     blocks: dict[str, Block] = {}
-    for number, line in numbered_lines(read_text(path)):
-        fields = line.split(";")
-        if len(fields) < 4:
-            raise fail(path, number, f"expected at least 4 fields (first;last;chapter;title), found {len(fields)}")
+    for _, fields in semicolon_rows(path, 4, "first;last;chapter;title"):
         first, last, chapter = (f.strip() for f in fields[:3])
         # a title could in principle hold ";": everything after the third separator is title
         blocks[first] = Block(first, last or None, chapter, ";".join(fields[3:]).strip() or None)
@@ -91,9 +89,6 @@ def read_gruppen(path: Path) -> dict[str, Block]:
 def read_kapitel(path: Path) -> dict[str, str]:
     """icd10gmYYYYsyst_kapitel.txt: chapter number; title."""
     chapters: dict[str, str] = {}
-    for number, line in numbered_lines(read_text(path)):
-        fields = line.split(";")
-        if len(fields) < 2:
-            raise fail(path, number, f"expected at least 2 fields (chapter;title), found {len(fields)}")
+    for _, fields in semicolon_rows(path, 2, "chapter;title"):
         chapters[fields[0].strip()] = ";".join(fields[1:]).strip()
     return chapters

@@ -182,5 +182,15 @@ def require_year(path: Path, year: int | None, pattern: str, example: str) -> in
     return found
 
 
+def semicolon_rows(path: Path, min_fields: int, layout: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of a ";"-separated catalogue file; a short row names the file, line and ``layout``."""
+    detail = f" ({layout})" if layout else ""
+    for number, line in numbered_lines(read_text(path)):
+        fields = line.split(";")
+        if len(fields) < min_fields:
+            raise fail(path, number, f"expected at least {min_fields} fields{detail}, found {len(fields)}")
+        yield number, fields
+
+
 def fail(path: Path, number: int, message: str) -> OnkobenchError:
     return OnkobenchError(f"{path}: line {number}: {message}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.catalogues.model import Catalogue, CatalogueEntry, fail, normalise_code, numbered_lines, parent_code, read_text, require_year
+from harness.catalogues.model import Catalogue, CatalogueEntry, fail, normalise_code, parent_code, require_year, semicolon_rows
 
 _TITLE_PARTS = 4
 
@@ -30,10 +30,7 @@ def read_ops_edv(path: Path, year: int | None = None) -> Catalogue:
     year = require_year(path, year, r"ops(\d{4})", "ops2024syst_kodes.txt")
     entries: dict[str, CatalogueEntry] = {}
     code_column: int | None = None
-    for number, line in numbered_lines(read_text(path)):
-        fields = line.split(";")
-        if len(fields) < 8:
-            raise fail(path, number, f"expected at least 8 fields, found {len(fields)}")
+    for number, fields in semicolon_rows(path, 8, ""):
         if code_column is None:
             code_column = 6 if "-" in fields[6] else 5
         # BfArM order: code, side flag, titles; documented order: code, code without punctuation, titles
