@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -39,22 +39,36 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Estimat
     return _proportion_interval(successes, n, confidence, "wilson", "wilson")
 
 
+BLOCK_ELEMENTS = 4_000_000
+"""Resampled indices held at once (32 MB); a larger bootstrap runs block by block on the same random stream."""
+
+
 @lru_cache(maxsize=4)
-def bootstrap_draws(n: int, n_resamples: int, seed: int) -> np.ndarray:
-    """The item indices of every resample (resamples x n) for this seed; shared by all runs of the same size."""
+def _whole_draws(n: int, n_resamples: int, seed: int) -> np.ndarray:
     draws = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
     draws.setflags(write=False)
     return draws
 
 
-@lru_cache(maxsize=4)
-def bootstrap_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
-    """How often each item is drawn in each resample (resamples x n): means become one matrix product."""
-    draws = bootstrap_draws(n, n_resamples, seed)
-    counts = np.bincount((draws + n * np.arange(n_resamples)[:, None]).ravel(), minlength=n_resamples * n)
-    counts = counts.reshape(n_resamples, n).astype(float)
-    counts.setflags(write=False)
-    return counts
+def bootstrap_draws(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """The item indices of every resample, as blocks of whole resamples (resamples x n).
+
+    The blocks are the rows of one (n_resamples, n) draw with this seed, so results do not depend on
+    the block size; a draw that fits in one block is kept and shared by every run of the same size.
+    """
+    if n * n_resamples <= BLOCK_ELEMENTS:
+        yield _whole_draws(n, n_resamples, seed)
+        return
+    rng = np.random.default_rng(seed)
+    step = max(1, BLOCK_ELEMENTS // n)
+    for start in range(0, n_resamples, step):
+        yield rng.integers(0, n, size=(min(step, n_resamples - start), n))
+
+
+def _counts(draws: np.ndarray, n: int) -> np.ndarray:
+    """How often each item is drawn in each resample of a block (resamples x n)."""
+    rows = draws.shape[0]
+    return np.bincount((draws + n * np.arange(rows)[:, None]).ravel(), minlength=rows * n).reshape(rows, n).astype(float)
 
 
 def bootstrap_interval(
@@ -69,7 +83,7 @@ def bootstrap_interval(
     point = float(statistic(rows[None, ...])[0])
     if n == 0:
         return Estimate(math.nan, math.nan, math.nan, 0, "bootstrap")
-    values = statistic(rows[bootstrap_draws(n, n_resamples, seed)])
+    values = np.concatenate([statistic(rows[draws]) for draws in bootstrap_draws(n, n_resamples, seed)])
     values = values[~np.isnan(values)]
     if len(values) == 0:
         return Estimate(point, math.nan, math.nan, n, "bootstrap")
@@ -114,9 +128,8 @@ def cluster_bootstrap_interval(
     point = float(stat(sums.sum()[None], counts.sum()[None])[0]) if len(values) else math.nan
     if len(labels) == 0:
         return Estimate(math.nan, math.nan, math.nan, 0, "cluster-bootstrap")
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(labels), size=(n_resamples, len(labels)))
-    resampled = stat(sums[draws].sum(axis=1), counts[draws].sum(axis=1))
+    resampled = np.concatenate([stat(sums[draws].sum(axis=1), counts[draws].sum(axis=1))
+                                for draws in bootstrap_draws(len(labels), n_resamples, seed)])
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(resampled, [alpha, 1 - alpha])
     return Estimate(point, float(lo), float(hi), len(values), "cluster-bootstrap")
@@ -189,7 +202,8 @@ def paired_comparisons(
     if n == 0:
         return [PairedComparison(0, 0, 0, math.nan, math.nan, math.nan, 1.0) for _ in pairs]
     points = correct[:, left].mean(axis=0) - correct[:, right].mean(axis=0)
-    resampled = bootstrap_counts(n, n_resamples, seed) @ correct / n  # resamples x systems
+    # resamples x systems: each block's draw counts times the correctness matrix
+    resampled = np.vstack([_counts(draws, n) @ correct / n for draws in bootstrap_draws(n, n_resamples, seed)])
     alpha = (1 - confidence) / 2
     bounds = np.empty((2, len(pairs)))
     for start in range(0, len(pairs), chunk):

@@ -164,3 +164,26 @@ def test_all_pairs_at_once_equal_one_pair_at_a_time() -> None:
         assert (result.lo, result.hi) == pytest.approx((lo, hi), abs=1e-12)
         assert result.difference == pytest.approx(diff.mean())
         assert result.only_a == int(((correct[:, i] == 1) & (correct[:, j] == 0)).sum())
+
+
+def test_bootstraps_in_blocks_equal_one_draw(monkeypatch) -> None:
+    """A large bootstrap runs block by block (bounded memory) and gives exactly the one-draw result."""
+    import numpy as np
+
+    from harness import stats
+
+    rng = np.random.default_rng(5)
+    values = (rng.random(301) < 0.6).astype(float)
+    clusters = [f"c{i // 3}" for i in range(301)]
+    correct = (rng.random((301, 3)) < 0.5).astype(int)
+
+    def run() -> tuple:
+        mean = stats.bootstrap_interval(values, lambda stack: stack.mean(axis=-1))
+        cluster = stats.cluster_bootstrap_interval(values, clusters)
+        paired = stats.paired_comparisons(correct, [(0, 1), (1, 2)])
+        return (mean.lo, mean.hi, cluster.lo, cluster.hi, *[bound for p in paired for bound in (p.lo, p.hi)])
+
+    whole = run()
+    stats._whole_draws.cache_clear()
+    monkeypatch.setattr(stats, "BLOCK_ELEMENTS", 301 * 7)  # 7 resamples per block, 286 blocks
+    assert run() == pytest.approx(whole, abs=1e-12)
