@@ -101,7 +101,7 @@ def _chained_step(path: Path, task: Task, data: TaskData) -> tuple[TaskData, dic
         raise OnkobenchError(f"task {task.name}: outputs for its sample builder {expand!r} cannot be scored from a file")
     samples = EXPANDERS.get(expand)(task, data.samples, upstream, dict(task.upstream.options))
     chain = {"tag": "external", "run_id": None, "folder": str(path), "base_fingerprint": data.fingerprint}
-    fingerprint = stable_hash({"base": data.fingerprint, "records": [(r["id"], r["diagnosis"]) for r in records]}, length=32)
+    fingerprint = stable_hash({"base": data.fingerprint, "records": [(r["id"], r["diagnosis"], r.get("code")) for r in records]}, length=32)
     return TaskData(samples, data.source, fingerprint, chain=chain), outputs
 
 
@@ -116,6 +116,10 @@ def score_outputs_file(
     ``outputs_path`` as onkobench's own format (an lm-eval samples log, for instance); ``variant``
     names the prompt variant that produced them (its parser then applies), else ``external``.
     """
+    if variant is not None and (task.variant(variant).queries is not None or task.variant(variant).upstream):
+        # an outputs file holds one text per sample, built from the task's own upstream rules
+        raise OnkobenchError(f"{task.name} variant {variant}: several queries per sample or its own upstream options "
+                             "cannot be scored from one output per sample")
     if task.upstream is None:
         rows: Iterator[dict[str, Any]] = _single_step_rows(outputs_path, data, records)
     else:

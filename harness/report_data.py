@@ -192,6 +192,12 @@ def load_rows(paths: list[Path]) -> list[Row]:
     return rows
 
 
+def _primary_value(row: Row) -> float:
+    """The primary metric for ordering; a row without one goes below every scored row (0.0 included)."""
+    value = row.primary.get("value")
+    return -math.inf if value is None else value
+
+
 def _interval(row: Row) -> tuple[float, float]:
     lo, hi = row.primary.get("lo"), row.primary.get("hi")
     return (math.nan if lo is None else lo, math.nan if hi is None else hi)
@@ -238,7 +244,7 @@ def build_tables(sources: list[Path] | list[Row], published_dir: Path | None = N
         tables[key].rows.append(row)
     _attach_published(tables, published_dir)
     for table in tables.values():
-        table.rows.sort(key=lambda r: (-(r.primary.get("value") or -1.0), r.summary["model"]["name"], r.summary["variant"]))
+        table.rows.sort(key=lambda r: (-_primary_value(r), r.summary["model"]["name"], r.summary["variant"]))
         for row, rank in zip(table.rows, ranks_with_ties([_interval(r) for r in table.rows])):
             row.rank = rank
     return [tables[key] for key in sorted(tables)]
@@ -260,7 +266,7 @@ MATRIX_ROWS = 50
 def paired_matrix(table: TaskTable, limit: int = MATRIX_ROWS) -> dict[str, Any]:
     """Pairs of rows on the same items: accuracy difference, exact McNemar p, Holm-adjusted across the table."""
     with_items = [r for r in table.rows if r.correct]
-    rows = sorted(with_items, key=lambda r: -(r.primary.get("value") or 0.0))[:limit]
+    rows = sorted(with_items, key=lambda r: -_primary_value(r))[:limit]
     rows.sort(key=with_items.index)  # keep the table's order
     by_items: dict[tuple[str, ...], list[int]] = {}
     for position, row in enumerate(rows):

@@ -171,3 +171,18 @@ def test_task_file_outside_the_tasks_folder(tmp_path: Path, mini_task_file: Path
     task = load_task(str(mini_task_file))
     sample = load_task_data(task).samples[0]
     assert bridge.doc_to_text(dict(sample.fields)) == PromptRenderer(task, task.variant("zero")).messages(sample)[-1]["content"]
+
+
+def test_metric_directions_in_the_export(tmp_path: Path) -> None:
+    import yaml
+
+    from harness.scoring import METRICS
+    from harness.scoring.metrics import LOWER_IS_BETTER
+
+    assert LOWER_IS_BETTER <= set(METRICS)  # no typo in the list
+    task, _, export = _exported(tmp_path, "0")
+    config = yaml.load(export.yaml_path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+    directions = {m["metric"]: m["higher_is_better"] for m in config["metric_list"]}
+    assert directions == {"accuracy": "true", "partial_accuracy": "true", "accuracy_wellformed": "true",
+                          "p_malformed": "false", "p_error": "false"}
+    assert "p_same_block" not in LOWER_IS_BETTER and "p_hallucinated" in LOWER_IS_BETTER

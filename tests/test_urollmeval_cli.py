@@ -199,3 +199,11 @@ def test_import_study_prompts_renders_exactly(tmp_path: Path) -> None:
 def test_imported_pack_is_not_in_the_repository() -> None:
     tracked = (REPO_ROOT / ".gitignore").read_text(encoding="utf-8")
     assert "prompt-packs/" in tracked
+
+
+def test_outputs_of_a_multi_query_variant_are_refused(tmp_path: Path) -> None:
+    outputs = write_jsonl(tmp_path / "out.jsonl", [{"id": "0", "diagnosis": "Prostatakarzinom", "code": "C61", "output": "Ja"}])
+    result = CliRunner().invoke(main, ["score", "--task", "urollmeval.step3", "--variant", "0-verify", "--data", str(MINI_SNIPPETS),
+                                       "--outputs", str(outputs), "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 2 and "several queries" in result.output
+    assert not (tmp_path / "runs").exists()

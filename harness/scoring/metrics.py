@@ -231,6 +231,13 @@ for _outcome, _doc in (
     METRICS.add(f"p_{_outcome}", _outcome_share(_outcome, _doc))
 
 
+LOWER_IS_BETTER = frozenset({
+    "p_malformed", "p_no_think_end", "p_error", "p_na", "p_C77_79",
+    *(f"p_{outcome}" for outcome in ("empty", "no_code", "several_codes", "hallucinated", "secondary_neoplasm", "valid_wrong")),
+})
+"""Metrics that count failures (shares of bad outcomes); every other metric is better when higher."""
+
+
 def compute_metrics(names: Sequence[str], scored: ScoreTable | Sequence[ScoredSample]) -> dict[str, Estimate]:
     table = scored if isinstance(scored, ScoreTable) else ScoreTable.from_samples(scored)
     return {name: METRICS.get(name)(table) for name in names}
