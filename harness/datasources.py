@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import OnkobenchError
-from harness.records import stable_hash, stable_hash_of_rows
+from harness.records import stable_hash_of_rows
 from harness.tasks import Task, TaskData, build_samples
 
 LOCAL_FORMATS = (".jsonl", ".json", ".parquet", ".csv")

@@ -123,8 +123,9 @@ def run_task_variant(
     store.repair_torn_tail()
     done = store.response_index().done()
     pending = [r for r in requests if r.key not in done]
-    started_at = store.read_manifest().started_at if store.exists() else utc_now()
-    engine: dict[str, Any] = store.read_manifest().engine if store.exists() else {}
+    previous = store.read_manifest() if store.exists() else None
+    started_at = previous.started_at if previous else utc_now()
+    engine: dict[str, Any] = previous.engine if previous else {}
     if any(r.skip_answer is None for r in pending):
         runner = get_runner()
         engine = runner.describe()

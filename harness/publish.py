@@ -14,21 +14,12 @@ from typing import Any
 
 from harness.errors import OnkobenchError
 from harness.paths import REPO_ROOT
-from harness.store import MANIFEST, SCORES, SUMMARY, RunStore, read_json, write_json_atomic
+from harness.store import MANIFEST, SUMMARY, RunStore, read_json, write_json_atomic
 
 RESULT_KIND = "onkobench-result"
 RESULT_FORMAT = 1
 MIN_TEXT_CHECK = 12
 """Outputs shorter than this (a code, "Nein") cannot quote a snippet; longer ones are searched for."""
-
-
-def _correctness(folder: Path) -> dict[str, int]:
-    vector: dict[str, int] = {}
-    with (folder / SCORES).open(encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            vector[str(row["sample_id"])] = int(bool((row.get("values") or {}).get("correct")))
-    return vector
 
 
 def _stored_texts(folder: Path) -> set[str]:
@@ -88,7 +79,7 @@ def result_summary(folder: Path) -> dict[str, Any]:
         "dataset": dataset,
         "upstream": {"tag": upstream.get("tag"), "run_id": upstream.get("run_id")} if upstream else None,
         "provenance": {**summary.get("provenance", {}), "packages": manifest.get("packages", {})},
-        "correct": _correctness(folder),
+        "correct": RunStore(folder).correctness(),
     }
 
 

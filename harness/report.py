@@ -73,11 +73,16 @@ def _sample_rows(folder: Path | None) -> list[dict[str, Any]]:
             if len(scores) >= SAMPLE_ROW_LIMIT:
                 break
             scores.append(json.loads(line))
-    # only the responses the page shows are kept, so a huge run folder does not fill the memory
-    wanted = {s.get("key") for s in scores}
-    responses = {row["key"]: row for row in RunStore(folder).iter_responses() if row["key"] in wanted}
-    return [{**score, "text": responses.get(score.get("key") or "", {}).get("text"),
-             "reasoning": responses.get(score.get("key") or "", {}).get("reasoning")} for score in scores]
+    # only the responses the page shows are read (by offset), so a huge run folder is neither decoded nor held
+    store = RunStore(folder)
+    offsets = store.response_index().offsets
+    rows = []
+    with store.open_responses() as reader:
+        for score in scores:
+            offset = offsets.get(score.get("key") or "")
+            response = reader.read_at(offset) if offset is not None else {}
+            rows.append({**score, "text": response.get("text"), "reasoning": response.get("reasoning")})
+    return rows
 
 
 def build_site(sources: list[Path], out_dir: Path, published_dir: Path | None = None) -> Path:

@@ -13,9 +13,9 @@ import numpy as np
 
 from harness.errors import OnkobenchError
 from harness.stats import holm_adjust, paired_comparisons, ranks_with_ties
-from harness.store import SCORES, SUMMARY, read_json
+from harness.publish import RESULT_KIND
+from harness.store import SUMMARY, RunStore, read_json
 
-RESULT_KIND = "onkobench-result"
 
 
 @dataclass
@@ -32,13 +32,7 @@ class Row:
         """Per-item correctness keyed by sample id, for paired comparisons."""
         if "correct" in self.summary:
             return {str(k): int(v) for k, v in self.summary["correct"].items()}
-        vector: dict[str, int] = {}
-        if self.folder is not None and (self.folder / SCORES).exists():
-            with (self.folder / SCORES).open(encoding="utf-8") as handle:
-                for line in handle:
-                    row = json.loads(line)
-                    vector[str(row["sample_id"])] = int(bool((row.get("values") or {}).get("correct")))
-        return vector
+        return RunStore(self.folder).correctness() if self.folder is not None else {}
 
     @property
     def label(self) -> str:
@@ -275,11 +269,12 @@ def paired_matrix(table: TaskTable, limit: int = MATRIX_ROWS) -> dict[str, Any]:
     for items, members in by_items.items():
         if len(members) < 2:
             continue
-        correct = np.array([[rows[m].correct[k] for m in members] for k in items], dtype=float).reshape(len(items), len(members))
+        correct = np.array([[rows[m].correct[k] for m in members] for k in items], dtype=float)
         index_pairs = [(i, j) for i in range(len(members)) for j in range(i + 1, len(members))]
         for (i, j), comparison in zip(index_pairs, paired_comparisons(correct, index_pairs)):
             pairs.append((rows[members[i]], rows[members[j]], comparison))
-    pairs.sort(key=lambda pair: (rows.index(pair[0]), rows.index(pair[1])))
+    position = {id(row): i for i, row in enumerate(rows)}
+    pairs.sort(key=lambda pair: (position[id(pair[0])], position[id(pair[1])]))
     adjusted = holm_adjust([c.p_value for _, _, c in pairs])
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     for (a, b, comparison), p_holm in zip(pairs, adjusted):

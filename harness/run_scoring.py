@@ -61,7 +61,7 @@ def score_stored(
     index = index if index is not None else store.response_index()
     table = ScoreTable()
     stats = ResponseStats()
-    variant = task.variant(manifest.variant) if manifest.variant in task.variants else None
+    variant = task.variants.get(manifest.variant)  # None for outputs scored from a file (variant 'external')
 
     def rows() -> Iterator[dict[str, Any]]:
         with store.open_responses() as reader:

@@ -146,7 +146,6 @@ class PairedComparison:
     lo: float
     hi: float
     p_value: float
-    p_holm: float = math.nan
 
 
 def mcnemar_exact(only_a: int, only_b: int) -> float:

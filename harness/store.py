@@ -227,15 +227,12 @@ class RunStore:
         """Stored response lines in order; lines that are not valid JSON objects are skipped."""
         if not self.responses_path.exists():
             return
-        with self.responses_path.open(encoding="utf-8", errors="replace") as handle:
+        with self.responses_path.open("rb") as handle:
             for line in handle:
-                if not line.endswith("\n"):
+                if not line.endswith(b"\n"):
                     return  # torn tail: not a finished record
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(row, dict) and "key" in row:
+                row = _decode_line(line)
+                if row is not None:
                     yield row
 
     def response_index(self) -> "ResponseIndex":
@@ -284,5 +281,12 @@ class RunStore:
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json_atomic(self.summary_path, summary)
 
-    def read_summary(self) -> dict[str, Any]:
-        return read_json(self.summary_path)
+    def correctness(self) -> dict[str, int]:
+        """Per-sample correctness (1/0) from scores.jsonl, keyed by sample id: the vector paired tests need."""
+        vector: dict[str, int] = {}
+        if self.scores_path.exists():
+            with self.scores_path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    row = json.loads(line)
+                    vector[str(row["sample_id"])] = int(bool((row.get("values") or {}).get("correct")))
+        return vector

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from harness.config_io import error_lines, read_yaml
 from harness.errors import OnkobenchError
 from harness.models import MODELS_DIR, ModelConfig
+from harness.publish import RESULT_KIND
 from harness.suites import SUITES_DIR, Suite
 from harness.tasks import default_tasks_dir, load_task_file, task_files
 
@@ -144,8 +145,8 @@ def check_result(path: Path) -> list[str]:
     errors = [f"{path}: {field}: missing" for field in RESULT_FIELDS if field not in result]
     if errors:
         return errors
-    if result["kind"] != "onkobench-result":
-        return [f"{path}: kind: expected onkobench-result"]
+    if result["kind"] != RESULT_KIND:
+        return [f"{path}: kind: expected {RESULT_KIND}"]
     for field_path, text in _walk_strings(result):
         key = field_path.rsplit(".", 1)[-1]
         if key in TEXT_KEYS or len(text) > MAX_STRING:

@@ -38,6 +38,8 @@ class LmEvalBridge:
         if task.upstream is not None:
             raise OnkobenchError(f"{task.name}: a chained step builds its samples from a previous run; lm-eval cannot")
         self.renderer = PromptRenderer(task, self.variant)
+        self._score_sample: Any = None  # built on first use: a catalogue scorer loads its catalogue
+        self._samples: dict[Any, Sample | None] = {}  # by row number: lm-eval asks about each doc several times
         self.shots = [tuple(pair) for pair in shots]
 
     @classmethod
@@ -53,13 +55,17 @@ class LmEvalBridge:
         from harness.datasources import map_columns
         from harness.tasks import build_samples
 
+        row_number = doc.get(INDEX_FIELD)
+        if row_number is not None and row_number in self._samples:
+            return self._samples[row_number]
         row = {k: v for k, v in doc.items() if k != INDEX_FIELD}
         samples = build_samples(self.task, map_columns(self.task, [row], "lm-eval doc"), "lm-eval doc")
-        if not samples:
-            return None
-        if self.task.dataset.id_field is None and INDEX_FIELD in doc:
-            return replace(samples[0], id=str(doc[INDEX_FIELD]))
-        return samples[0]
+        sample = samples[0] if samples else None
+        if sample is not None and self.task.dataset.id_field is None and row_number is not None:
+            sample = replace(sample, id=str(row_number))
+        if row_number is not None:
+            self._samples[row_number] = sample
+        return sample
 
     def process_docs(self, dataset: Any) -> Any:
         """Number the rows (before any is dropped), then drop what the task's keep_if drops."""
@@ -99,11 +105,12 @@ class LmEvalBridge:
 
     def process_results(self, doc: dict[str, Any], results: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Parse and score one generation; every metric gets the scored sample, aggregated by ``aggregate``."""
-        from harness.scoring import ModelOutput, score_stream
+        from harness.scoring import ModelOutput, make_sample_scorer
 
-        sample = self._sample_or_error(doc)
+        if self._score_sample is None:
+            self._score_sample = make_sample_scorer(self.task, self.variant)
         text = results[0] if results else ""
-        scored = next(score_stream(self.task, [(sample, [ModelOutput(text=text)])], self.variant))
+        scored = self._score_sample(self._sample_or_error(doc), [ModelOutput(text=text)])
         payload = {"sample_id": scored.sample_id, "group": scored.group, "status": scored.status, "values": scored.values}
         return {metric: payload for metric in self.task.metrics}
 

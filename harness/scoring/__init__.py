@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ from harness.tasks import Sample, Task, Variant
 
 __all__ = [
     "AGGREGATORS", "METRICS", "PARSERS", "SCORERS", "ModelOutput", "ScoreTable", "ScoredSample", "compute_metrics", "score_samples",
-    "score_stream",
+    "make_sample_scorer", "score_stream",
 ]
 
 
@@ -32,10 +32,11 @@ class ModelOutput:
     reasoning_truncated: bool = False
 
 
-def score_stream(
-    task: Task, items: Iterable[tuple[Sample, Sequence[ModelOutput]]], variant: Variant | None = None
-) -> Iterator[ScoredSample]:
-    """Parse and score each (sample, its query outputs) as it comes; a sample with no output is scored as missing."""
+SampleScorer = Callable[[Sample, Sequence[ModelOutput]], ScoredSample]
+
+
+def make_sample_scorer(task: Task, variant: Variant | None = None) -> SampleScorer:
+    """The task's (and variant's) parser, aggregator and scorer, built once: (sample, its query outputs) -> score."""
     parser_spec = variant.parser if variant is not None and variant.parser is not None else task.parser
     parse = make_parser(parser_spec.name, parser_spec.options)
     aggregate = (
@@ -44,19 +45,20 @@ def score_stream(
         else None
     )
     score = make_scorer(task.scorer.name, task.scorer.options)
-    for sample, answers in items:
-        errors = [o.error for o in answers if o.error is not None]
+
+    def score_sample(sample: Sample, answers: Sequence[ModelOutput]) -> ScoredSample:
+        error = next((o.error for o in answers if o.error is not None), None)
         if not answers:
             parsed = Parsed(None, MISSING, "no output for this sample")
-        elif errors:
-            parsed = Parsed(None, ERROR, errors[0])
+        elif error is not None:
+            parsed = Parsed(None, ERROR, error)
         elif any(o.reasoning_truncated for o in answers):
             parsed = Parsed(None, NO_THINK_END, "token budget ran out inside the reasoning")
         elif aggregate is not None:
             parsed = aggregate([(o.item, parse(o.text)) for o in answers])
         else:
             parsed = parse(answers[0].text)
-        yield ScoredSample(
+        return ScoredSample(
             sample_id=sample.id,
             key=answers[0].key if answers else None,
             status=parsed.status,
@@ -67,6 +69,17 @@ def score_stream(
             group=sample.group,
             extra=sample.extra,
         )
+
+    return score_sample
+
+
+def score_stream(
+    task: Task, items: Iterable[tuple[Sample, Sequence[ModelOutput]]], variant: Variant | None = None
+) -> Iterator[ScoredSample]:
+    """Parse and score each (sample, its query outputs) as it comes; a sample with no output is scored as missing."""
+    score_sample = make_sample_scorer(task, variant)
+    for sample, answers in items:
+        yield score_sample(sample, answers)
 
 
 def score_samples(

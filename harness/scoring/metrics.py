@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from harness.registry import Registry
+from harness.scoring.scorers import SECONDARY_NEOPLASMS
 from harness.scoring.table import ScoreTable
 from harness.stats import Estimate, bootstrap_interval, cluster_bootstrap_interval, wilson_interval
 
@@ -169,9 +170,6 @@ def _snippet_sets(table: ScoreTable) -> list[tuple[set[str], set[str]]]:
     return list(groups.values())
 
 
-_SECONDARY = frozenset({"C77", "C78", "C79"})
-
-
 @METRICS.register("p_all_diagnoses_found_in_snippets_with_diagnoses")
 def p_all_found(table: ScoreTable) -> Estimate:
     """Step 2, per snippet with gold codes: every gold code is among the snippet's answers."""
@@ -183,14 +181,14 @@ def p_all_found(table: ScoreTable) -> Estimate:
 def p_no_other(table: ScoreTable) -> Estimate:
     """Step 2, per snippet with queries: no answer outside the gold codes and C77-C79."""
     sets = _snippet_sets(table)
-    return wilson_interval(sum(combined <= gold | _SECONDARY for gold, combined in sets), len(sets))
+    return wilson_interval(sum(combined <= gold | SECONDARY_NEOPLASMS for gold, combined in sets), len(sets))
 
 
 @METRICS.register("p_snippets_correct")
 def p_snippets_correct(table: ScoreTable) -> Estimate:
     """Step 2 primary metric, per snippet with queries: all gold codes found and no other code."""
     sets = _snippet_sets(table)
-    return wilson_interval(sum(gold <= combined and combined <= gold | _SECONDARY for gold, combined in sets), len(sets))
+    return wilson_interval(sum(gold <= combined and combined <= gold | SECONDARY_NEOPLASMS for gold, combined in sets), len(sets))
 
 
 def _value_share(key: str, doc: str) -> Metric:
