@@ -47,6 +47,12 @@ def test_random_shots_are_seeded(mini_task_file: Path) -> None:
     first = PromptRenderer(task, task.variant("two-shot")).shots
     again = PromptRenderer(task, task.variant("two-shot")).shots
     assert first == again and len(first) == 2
+    picks = set()
+    for seed in range(8):  # the seed decides: other seeds pick other examples
+        mini_task_file.write_text(text.replace("seed: 3", f"seed: {seed}"), encoding="utf-8")
+        task = load_task_file(mini_task_file)
+        picks.add(tuple(shot["id"] for shot in PromptRenderer(task, task.variant("two-shot")).shots))
+    assert len(picks) > 1
 
 
 def test_prompt_pack_overrides_templates(mini_task_file: Path, tmp_path: Path) -> None:
@@ -67,10 +73,16 @@ def test_undefined_template_variable_is_named(mini_task_file: Path) -> None:
         build_requests(task, task.variant("zero"), data.samples, IDENTITY)
 
 
-def test_template_hash_follows_includes() -> None:
-    task = load_all_tasks()["demo.tumour_detection"]
-    renderer = PromptRenderer(task, task.variant("0"))
-    assert len(renderer.template_hash()) == 16
+def test_template_hash_follows_includes(tmp_path: Path) -> None:
+    import shutil
+
+    family = tmp_path / "demo"
+    shutil.copytree(REPO_ROOT / "tasks" / "demo", family)
+    task = load_task_file(family / "tumour_detection.yaml")
+    before = PromptRenderer(task, task.variant("0")).template_hash()
+    rules = family / "prompts" / "detection_rules.j2"  # only included, never named by the task
+    rules.write_text(rules.read_text(encoding="utf-8") + "\nEine Regel mehr.", encoding="utf-8")
+    assert PromptRenderer(task, task.variant("0")).template_hash() != before
 
 
 SYNTHETIC_SNIPPETS = REPO_ROOT / "tasks" / "demo" / "data" / "snippets.jsonl"

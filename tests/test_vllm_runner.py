@@ -59,7 +59,8 @@ def test_chat_template_and_timings(runner, tiny) -> None:
         assert by_key[key].n_prompt_tokens == len(expected if isinstance(expected, list) else expected["input_ids"])
     for response in by_key.values():
         assert response.latency_s and response.ttft_s is not None and response.queue_s is not None
-        assert response.decode_s is not None and response.n_output_tokens == 12 - 0 or response.finish_reason == "stop"
+        assert response.decode_s is not None
+        assert response.n_output_tokens == 12 or response.finish_reason == "stop"
     assert runner.describe()["engine"] == "vllm"
 
 
