@@ -185,6 +185,8 @@ class ModelConfig(_Frozen):
             "adapter": self.adapter.model_dump() if self.adapter else None,
             "reasoning": self.reasoning,
             "reasoning_budget": self.reasoning_budget,
+            "think_end": self.think_end,
+            "load_format": self.engine.load_format,  # "dummy" weights answer nothing like the real ones
             "chat_template": self.chat_template,
             "options": self.options,
         }

@@ -25,7 +25,8 @@ def run(task, out: Path, config: ModelConfig) -> int:
 
 @pytest.mark.parametrize(
     ("change", "value"),
-    [("model_id", "org/other"), ("revision", "def"), ("adapter", ADAPTER), ("reasoning", True), ("dtype", "float16")],
+    [("model_id", "org/other"), ("revision", "def"), ("adapter", ADAPTER), ("reasoning", True), ("dtype", "float16"),
+     ("think_end", "</reasoning>"), ("engine", {"load_format": "dummy"})],
 )
 def test_model_identity_changes_rerun(mini_task_file: Path, tmp_path: Path, change: str, value) -> None:
     task = load_task_file(mini_task_file)
