@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.chains import chained_data, resolve_chain
 from harness.datasources import load_task_data
 from harness.errors import OnkobenchError
+from harness.paths import confined_path
 from harness.evaluation import RunOutcome, run_task_variant
 from harness.models import ModelConfig, load_model_config
 from harness.prompt_packs import apply_prompt_pack
@@ -63,7 +64,7 @@ def plan_runs(
         # --data replaces every task's data: the steps of a suite share one dataset
         entries = [
             (e.task, e.variants, list(dict.fromkeys([*(models or (e.models if e.models is not None else suite.models)), *e.baselines])),
-             data_path or ((suite_path.parent / e.data).resolve() if e.data else None), e.chain, e.limit)
+             data_path or (confined_path(suite_path.parent, e.data, f"{suite_path}: tasks.data") if e.data else None), e.chain, e.limit)
             for e in suite.tasks
         ]
     else:

@@ -72,3 +72,13 @@ def test_every_parser_survives_a_huge_output(name: str) -> None:
     text = ("C61 Prostatakarzinom [\"x\", [1, 2]] Nein 12.03.2019 " * 40_000)[:2_000_000]
     parsed = make_parser(name, PARSER_OPTIONS.get(name, {}))(text)
     assert parsed.status in (OK, *MALFORMED_STATUSES)
+
+
+def test_suite_data_paths_stay_inside_allowed_folders(tmp_path: Path) -> None:
+    from harness.suite_runner import plan_runs
+
+    suite = tmp_path / "evil.yaml"
+    suite.write_text("name: evil\nmodels: [baseline-lexicon-exact]\ntasks:\n"
+                     "  - task: demo.icd10gm_coding\n    data: ../../../../../../etc/passwd\n", encoding="utf-8")
+    with pytest.raises(OnkobenchError, match="tasks.data: .* lies outside the allowed folders"):
+        plan_runs(str(suite), None, (), (), None)
