@@ -94,9 +94,19 @@ def default_targets() -> list[Path]:
     return [*sorted(MODELS_DIR.glob("*.yaml")), *sorted(SUITES_DIR.glob("*.yaml")), *task_files(default_tasks_dir()), *results]
 
 
+_KINDS = ("results", "suites", "tasks", "models")
+
+
+def _kind(path: Path) -> str:
+    """The nearest enclosing folder named results, suites, tasks or models decides (not one further up, such
+    as a checkout that happens to live under ~/tasks)."""
+    parts = path.resolve().parts if path.is_dir() else path.resolve().parent.parts
+    return next((part for part in reversed(parts) if part in _KINDS), "models")
+
+
 def check_path(path: Path, allow_remote_code: bool = False) -> list[str]:
     """Decide by location what a file is: a model config, a suite, a task definition or a published result."""
-    if path.is_dir() and "results" in path.resolve().parts:
+    if path.is_dir() and _kind(path) == "results":
         return check_results_dir(path) if any(path.glob("*.json")) else [
             line for child in sorted(p for p in path.iterdir() if p.is_dir()) for line in check_results_dir(child)]
     if path.is_dir():
@@ -104,12 +114,12 @@ def check_path(path: Path, allow_remote_code: bool = False) -> list[str]:
                 for line in check_path(child, allow_remote_code)]
     if not path.exists():
         return [f"{path}: file not found"]
-    parts = path.resolve().parts
-    if "results" in parts:
-        return check_results_dir(path) if path.is_dir() else check_result(path)
-    if "suites" in parts:
+    kind = _kind(path)
+    if kind == "results":
+        return check_result(path)
+    if kind == "suites":
         return check_suite(path)
-    if "tasks" in parts:
+    if kind == "tasks":
         return check_task(path)
     return check_model(path, allow_remote_code)
 

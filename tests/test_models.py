@@ -80,3 +80,16 @@ def test_engine_sharing_key() -> None:
     assert on.engine_key() == off.engine_key()  # so is enable_thinking
     assert base.engine_key() != on.engine_key()
     assert load_model_config("smollm2-135m-instruct-cpu")[0].engine_key() is None
+
+
+def test_validate_goes_by_the_nearest_folder_name(tmp_path: Path) -> None:
+    """A checkout under ~/tasks must not turn model configs into task files."""
+    import shutil
+
+    from harness.models import MODELS_DIR
+    from harness.validation import check_path
+
+    models = tmp_path / "tasks" / "checkout" / "leaderboards" / "models"
+    models.mkdir(parents=True)
+    config = shutil.copy(MODELS_DIR / "llama-3.1-8b-instruct.yaml", models)
+    assert check_path(Path(config)) == []
