@@ -75,7 +75,7 @@ def _sample_rows(folder: Path | None) -> list[dict[str, Any]]:
             scores.append(json.loads(line))
     # only the responses the page shows are read (by offset), so a huge run folder is neither decoded nor held
     store = RunStore(folder)
-    offsets = store.response_index().offsets
+    offsets = store.response_index(keys={score.get("key") for score in scores}).offsets
     rows = []
     with store.open_responses() as reader:
         for score in scores:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -235,8 +235,11 @@ class RunStore:
                 if row is not None:
                     yield row
 
-    def response_index(self) -> "ResponseIndex":
-        """Where the last stored response of each key starts, and which keys last failed; texts stay on disk."""
+    def response_index(self, keys: Container[str] | None = None) -> "ResponseIndex":
+        """Where the last stored response of each key starts, and which keys last failed; texts stay on disk.
+
+        ``keys`` limits the index to those keys (a page that shows a few thousand of a huge run's rows).
+        """
         index = ResponseIndex()
         if not self.responses_path.exists():
             return index
@@ -246,7 +249,7 @@ class RunStore:
                 if not line.endswith(b"\n"):
                     break  # torn tail: not a finished record
                 key, failed = _key_and_failure(line)
-                if key is not None:
+                if key is not None and (keys is None or key in keys):
                     index.offsets[key] = offset
                     if failed:
                         index.failed.add(key)

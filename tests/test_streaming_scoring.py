@@ -80,3 +80,12 @@ def test_table_fills_columns_a_sample_did_not_set() -> None:
     assert list(table.na) == [False, True, False, True]  # no flag: NA = not parsed
     m = compute_metrics(["accuracy", "p_correct", "partial_accuracy"], table)
     assert (m["accuracy"].value, m["p_correct"].value, m["partial_accuracy"].value) == (0.5, 1.0, 0.25)
+
+
+def test_index_of_chosen_keys_only(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    store.append_responses({"key": f"k{i}", "text": str(i), "error": None} for i in range(100))
+    index = store.response_index(keys={"k3", "k97", "missing"})
+    assert set(index.offsets) == {"k3", "k97"}
+    with store.open_responses() as reader:
+        assert reader.read_at(index.offsets["k97"])["text"] == "97"
