@@ -29,12 +29,12 @@ def main() -> None:
     args = parser.parse_args()
 
     from _tiny import TASK, demo_data, model_config_file, tiny_llama
-    from harness.datasources import load_task_data
-    from harness.evaluation import run_task_variant
-    from harness.models import load_model_config
+    from harness.data import load_task_data
+    from harness.pipeline.run import run_task_variant
+    from harness.config.models import load_model_config
     from harness.prompts import PromptRenderer, build_requests
     from harness.runners.vllm import VLLMRunner
-    from harness.tasks import load_task
+    from harness.config.tasks import load_task
 
     tmp = Path(tempfile.mkdtemp(prefix="onkobench-bench-"))
     config_path = args.model_config or model_config_file(tmp, tiny_llama(tmp))

@@ -43,20 +43,20 @@ def read(folder: Path) -> dict:
 
 
 def score(folder: Path) -> dict:
-    from harness.datasources import load_task_data
-    from harness.external import score_outputs_file
-    from harness.tasks import load_task
+    from harness.data import load_task_data
+    from harness.pipeline.outputs_file import score_outputs_file
+    from harness.config.tasks import load_task
 
     task = load_task(ICD10_TASK)
     data = load_task_data(task, folder / "dataset.jsonl")
     peak_after_load = peak_mb()
     outcome = score_outputs_file(task, data, folder / "outputs.jsonl", folder / "runs", "generated")
     return {"peak_after_load_mb": round(peak_after_load, 1), "run": str(outcome.folder),
-            "accuracy": outcome.summary["metrics"]["accuracy"]["value"], "n_samples": outcome.summary["n_samples"]}
+            "accuracy": outcome.summary.metrics["accuracy"].value, "n_samples": outcome.summary.n_samples}
 
 
 def report(folder: Path) -> dict:
-    from harness.report import build_site
+    from harness.report.site import build_site
 
     runs = sorted((folder / "runs").iterdir())
     index = build_site(runs, folder / "site")

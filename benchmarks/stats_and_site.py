@@ -61,8 +61,8 @@ def _metrics(results: list[tuple[dict, np.ndarray]]) -> float:
 
 
 def _paired_and_site(results: list[tuple[dict, np.ndarray]], folder: Path) -> tuple[float, float, int]:
-    from harness.report import build_site
-    from harness.report_data import build_tables, load_rows, paired_matrix
+    from harness.report.site import build_site
+    from harness.report.pages import build_tables, load_rows, paired_matrix
 
     for result, _ in results:
         (folder / f"{result['run_id']}.json").write_text(json.dumps(result), encoding="utf-8")

@@ -31,11 +31,11 @@ def _prepared(work: Path) -> dict:
 
 
 def side_onkobench(work: Path) -> dict:
-    from harness.datasources import load_task_data
-    from harness.evaluation import run_task_variant
-    from harness.models import load_model_config
+    from harness.data import load_task_data
+    from harness.pipeline.run import run_task_variant
+    from harness.config.models import load_model_config
     from harness.runners.vllm import VLLMRunner
-    from harness.tasks import load_task
+    from harness.config.tasks import load_task
 
     prep = _prepared(work)
     started = time.perf_counter()
@@ -46,7 +46,7 @@ def side_onkobench(work: Path) -> dict:
     task = load_task(prep["task"])
     data = load_task_data(task, prep["data"])
     outcome = run_task_variant(task, prep["variant"], config, data, work / "onkobench-runs", lambda: runner, progress=False)
-    return {"startup_s": startup, "run_s": time.perf_counter() - started, "accuracy": outcome.summary["metrics"]["accuracy"]["value"]}
+    return {"startup_s": startup, "run_s": time.perf_counter() - started, "accuracy": outcome.summary.metrics["accuracy"].value}
 
 
 def side_lmeval(work: Path) -> dict:
@@ -69,23 +69,23 @@ def side_transformers_loop(work: Path, batch_size: int) -> dict:
     """Model load, then the loop of benchmarks/transformers_loop.py, then onkobench's scorer on its outputs."""
     import transformers_loop
 
-    from harness.datasources import load_task_data
-    from harness.external import score_outputs_file
-    from harness.tasks import load_task
+    from harness.data import load_task_data
+    from harness.pipeline.outputs_file import score_outputs_file
+    from harness.config.tasks import load_task
 
     prep = _prepared(work)
     timings = transformers_loop.run(Path(prep["model"]), work / "prompts.jsonl", work / "loop-outputs.jsonl", batch_size)
     task = load_task(prep["task"])
     outcome = score_outputs_file(task, load_task_data(task, prep["data"]), work / "loop-outputs.jsonl", work / "loop-scored", "loop")
-    return {**timings, "accuracy": outcome.summary["metrics"]["accuracy"]["value"]}
+    return {**timings, "accuracy": outcome.summary.metrics["accuracy"].value}
 
 
 def prepare(work: Path, copies: int, variant_name: str) -> int:
     from _tiny import TASK, demo_data, model_config_file, tiny_llama
-    from harness.datasources import load_task_data
+    from harness.data import load_task_data
     from harness.lmeval.export import export_lmeval
     from harness.prompts import PromptRenderer, build_requests
-    from harness.tasks import load_task
+    from harness.config.tasks import load_task
 
     model = tiny_llama(work)
     config = model_config_file(work, model)

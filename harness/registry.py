@@ -11,6 +11,20 @@ from harness.errors import OnkobenchError
 
 T = TypeVar("T")
 
+PLUGINS = "harness.families"
+"""The package whose ``load_builtin()`` registers the benchmark families (see harness/families)."""
+_plugins_loaded = False
+
+
+def load_plugins() -> None:
+    """Register the families' components, once; asked for on a registry's first miss, so generic code never
+    imports a family and ``onkobench --help`` imports none."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    importlib.import_module(PLUGINS).load_builtin()
+
 
 class Registry(Generic[T]):
     """Maps names to objects; values may be ``"module:attr"`` strings imported on first use."""
@@ -33,6 +47,8 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         if name not in self._items:
+            load_plugins()
+        if name not in self._items:
             close = difflib.get_close_matches(name, list(self._items), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise OnkobenchError(f"unknown {self.kind} {name!r}{hint} (known: {', '.join(sorted(self._items))})")
@@ -52,7 +68,10 @@ class Registry(Generic[T]):
             raise OnkobenchError(f"{self.kind} {name!r}: bad options {options}: {err}") from None
 
     def __contains__(self, name: object) -> bool:
+        if name not in self._items:
+            load_plugins()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
+        load_plugins()
         return iter(sorted(self._items))

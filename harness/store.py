@@ -1,4 +1,7 @@
-"""Run folders: manifest, append-only raw responses (the source of truth), derived scores and summary."""
+"""Run folders: manifest, append-only raw responses (the source of truth), derived scores and summary.
+
+The only module that knows a run folder's file names and formats: everything else asks a RunStore.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from collections.abc import Container, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.errors import OnkobenchError
 
@@ -19,10 +22,15 @@ SCORES = "scores.jsonl"
 SUMMARY = "summary.json"
 
 
+def table_fingerprint(dataset: dict[str, Any]) -> str:
+    """The data a run's numbers can be compared on: a chained step's base data set, else its own."""
+    return str(dataset.get("base_fingerprint", dataset.get("fingerprint", "")))
+
+
 class RunManifest(BaseModel):
     """Everything needed to know what a run was; written before the first request."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
     run_id: str
     task: str
@@ -47,6 +55,89 @@ class RunManifest(BaseModel):
     """For a chained step: the run (or gold labels) its samples were built from."""
     started_at: str
     finished_at: str | None = None
+
+    @property
+    def table_fingerprint(self) -> str:
+        return table_fingerprint(self.dataset)
+
+    @property
+    def chain_tag(self) -> str | None:
+        return (self.upstream or {}).get("tag")
+
+
+SUMMARY_FORMAT = 1
+"""Version of summary.json; a reader of an older format migrates it in ``RunSummary``."""
+
+
+class MetricEstimate(BaseModel):
+    """A metric's value with its 95% interval; None where it is undefined (e.g. n = 0)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value: float | None
+    lo: float | None
+    hi: float | None
+    n: int
+    method: str
+
+
+class ModelSummary(BaseModel):
+    """What a table row shows of the model (the full config is in the manifest)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+    name: str
+    display_name: str
+    runner: str
+    metadata: dict[str, Any] = {}
+    reasoning: bool | None = None
+    model_id: str | None = None
+    revision: str | None = None
+    adapter: str | None = None
+
+
+class RunSummary(BaseModel):
+    """summary.json: a run's metrics with intervals, status counts, latency, tokens and provenance.
+
+    Written by scoring, read by the CLI, chains, report and results; derived from the stored files only.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+    format: int = SUMMARY_FORMAT
+    run_id: str
+    task: str
+    task_version: int
+    family: str
+    answer_kind: str = ""
+    variant: str
+    model: ModelSummary
+    model_config_hash: str
+    dataset: dict[str, Any]
+    upstream: dict[str, Any] | None = None
+    primary_metric: str
+    metrics: dict[str, MetricEstimate]
+    metric_order: list[str] = []
+    """Metrics in the task's order (older summaries: the order of ``metrics``)."""
+    n_samples: int
+    status_counts: dict[str, int]
+    latency: dict[str, float | None]
+    tokens: dict[str, float | None]
+    engine: dict[str, Any] = {}
+    hardware: dict[str, Any] = {}
+    provenance: dict[str, Any] = {}
+
+    def model_post_init(self, context: Any) -> None:
+        if not self.metric_order:
+            object.__setattr__(self, "metric_order", list(self.metrics))
+
+    @property
+    def table_fingerprint(self) -> str:
+        return table_fingerprint(self.dataset)
+
+    @property
+    def primary(self) -> MetricEstimate:
+        return self.metrics[self.primary_metric]
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -188,6 +279,12 @@ class RunStore:
     def exists(self) -> bool:
         return self.manifest_path.exists()
 
+    def has_scores(self) -> bool:
+        return self.scores_path.exists()
+
+    def has_summary(self) -> bool:
+        return self.summary_path.exists()
+
     def write_manifest(self, manifest: RunManifest) -> None:
         write_json_atomic(self.manifest_path, manifest.model_dump(mode="json"))
 
@@ -281,15 +378,58 @@ class RunStore:
     def write_scores(self, rows: Iterable[dict[str, Any]]) -> None:
         write_jsonl_atomic(self.scores_path, rows)
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        write_json_atomic(self.summary_path, summary)
+    def write_summary(self, summary: RunSummary) -> None:
+        write_json_atomic(self.summary_path, summary.model_dump(mode="json"))
+
+    def read_summary(self) -> RunSummary:
+        return read_summary(self.summary_path)
+
+    def iter_scores(self, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """The rows of scores.jsonl in order (at most ``limit``); a broken line is an error naming it."""
+        if not self.scores_path.exists():
+            return
+        with self.scores_path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if limit is not None and number > limit:
+                    return
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    raise OnkobenchError(f"{self.scores_path}: line {number}: invalid JSON") from None
 
     def correctness(self) -> dict[str, int]:
         """Per-sample correctness (1/0) from scores.jsonl, keyed by sample id: the vector paired tests need."""
-        vector: dict[str, int] = {}
-        if self.scores_path.exists():
-            with self.scores_path.open(encoding="utf-8") as handle:
-                for line in handle:
-                    row = json.loads(line)
-                    vector[str(row["sample_id"])] = int(bool((row.get("values") or {}).get("correct")))
-        return vector
+        return {str(row["sample_id"]): int(bool((row.get("values") or {}).get("correct"))) for row in self.iter_scores()}
+
+
+def read_summary(path: Path) -> RunSummary:
+    """A summary.json file (of this or an older format)."""
+    try:
+        return RunSummary.model_validate(read_json(path))
+    except ValidationError as err:
+        raise OnkobenchError(f"{path}: not a run summary ({err.errors()[0]['loc']}: {err.errors()[0]['msg']})") from None
+
+
+def run_folders_under(folder: Path) -> list[Path]:
+    """Run folders with a summary at or below ``folder``, sorted."""
+    if (folder / SUMMARY).exists():
+        return [folder]
+    return sorted(p.parent for p in folder.rglob(SUMMARY)) if folder.is_dir() else []
+
+
+def find_run_folders(paths: list[Path]) -> list[Path]:
+    """Every scored run folder at or below the given paths; an error when there is none."""
+    folders = sorted({folder for path in paths for folder in run_folders_under(path)})
+    if not folders:
+        raise OnkobenchError(f"no run results (summary.json) under {', '.join(map(str, paths))}")
+    return folders
+
+
+def is_summary_file(path: Path) -> bool:
+    return path.name == SUMMARY
+
+
+def run_manifests(runs_dir: Path) -> Iterator[tuple[Path, RunManifest]]:
+    """(folder, manifest) of each run folder directly inside ``runs_dir``, sorted by folder name."""
+    for manifest_path in sorted(runs_dir.glob(f"*/{MANIFEST}")):
+        yield manifest_path.parent, RunStore(manifest_path.parent).read_manifest()

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from harness.config_io import error_lines, read_yaml
+from harness.config.io import error_lines, read_yaml
 from harness.errors import OnkobenchError
-from harness.models import MODELS_DIR, ModelConfig
-from harness.publish import RESULT_KIND
-from harness.suites import SUITES_DIR, Suite
-from harness.tasks import default_tasks_dir, load_task_file, task_files
+from harness.config.models import MODELS_DIR, ModelConfig
+from harness.results import RESULT_KIND
+from harness.config.suites import SUITES_DIR, Suite
+from harness.config.tasks import default_tasks_dir, load_task_file, task_files
 
 
 def _schema_errors(model: type, path: Path) -> list[str]:
@@ -48,8 +48,8 @@ def check_suite(path: Path) -> list[str]:
     errors = _schema_errors(Suite, path)
     if errors:
         return errors
-    from harness.models import load_model_config
-    from harness.tasks import load_task
+    from harness.config.models import load_model_config
+    from harness.config.tasks import load_task
 
     suite = Suite.model_validate(read_yaml(path))
     for entry in suite.tasks:
@@ -146,7 +146,7 @@ def check_result(path: Path) -> list[str]:
     """A published result: fields present, the config hash matches the model config file, no text."""
     import json
 
-    from harness.models import load_model_config
+    from harness.config.models import load_model_config
 
     try:
         result = json.loads(path.read_text(encoding="utf-8"))
@@ -180,7 +180,7 @@ def check_results_dir(folder: Path) -> list[str]:
     """Every result file, and for a folder named after a suite: each model has every task of the suite."""
     import json
 
-    from harness.suites import load_suite
+    from harness.config.suites import load_suite
 
     files = sorted(folder.glob("*.json"))
     errors = [line for path in files for line in check_result(path)]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.datasources import load_task_data
-from harness.evaluation import run_task_variant
-from harness.models import ModelConfig
-from harness.report import build_site
-from harness.tasks import load_task_file
+from harness.data import load_task_data
+from harness.pipeline.run import run_task_variant
+from harness.config.models import ModelConfig
+from harness.report.site import build_site
+from harness.config.tasks import load_task_file
 
 from conftest import REPO_ROOT
 

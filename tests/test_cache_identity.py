@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from fake_runner import ScriptedRunner
 
-from harness.datasources import load_task_data
-from harness.evaluation import run_task_variant
-from harness.models import ModelConfig
-from harness.tasks import load_task_file
+from harness.data import load_task_data
+from harness.pipeline.run import run_task_variant
+from harness.config.models import ModelConfig
+from harness.config.tasks import load_task_file
 
 BASE = {"name": "m", "runner": "vllm", "model_id": "org/model", "revision": "abc", "reasoning": False}
 ADAPTER = {"name": "lora", "path": "lora", "base_model": "org/model", "rank": 8}

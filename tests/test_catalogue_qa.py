@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.catalogue_qa import BFARM_NOTICE, SETS, Candidate, SetReport, deduplicate, stratified_split
+from harness.families.catalogue_qa.build import BFARM_NOTICE, SETS, Candidate, SetReport, deduplicate, stratified_split
 from harness.cli import main
 
 from conftest import CATALOGUE_FIXTURES, REPO_ROOT, read_jsonl
@@ -80,9 +80,9 @@ def test_build_from_hand_written_fixtures(tmp_path: Path) -> None:
 
 
 def test_missing_generated_set_says_how_to_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.datasources import load_task_data
+    from harness.data import load_task_data
     from harness.errors import OnkobenchError
-    from harness.tasks import load_task_file
+    from harness.config.tasks import load_task_file
 
     task_file = REPO_ROOT / "tasks" / "icd_catalogue_qa" / "icdo3_topography.yaml"
     task = load_task_file(task_file)

@@ -5,13 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.chains import (
-    ChainSource, chained_data, expand_gold_codes, expand_gold_diagnoses, expand_step1_diagnoses, expand_step2_codes,
-    find_best_run, resolve_chain,
+from harness.families.urollmeval.expanders import (
+    expand_gold_codes, expand_gold_diagnoses, expand_step1_diagnoses, expand_step2_codes,
 )
-from harness.datasources import load_task_data
+from harness.pipeline.chains import ChainSource, chained_data, find_best_run, resolve_chain
+from harness.store import MetricEstimate, ModelSummary, RunManifest, RunStore, RunSummary
+from harness.data import load_task_data
 from harness.errors import OnkobenchError
-from harness.tasks import load_all_tasks
+from harness.config.tasks import load_all_tasks
 
 from conftest import FIXTURES
 
@@ -89,12 +90,22 @@ def test_gold_codes(steps) -> None:
 def fake_run(root: Path, name: str, task: str, value: float, n: int, fingerprint: str, model: str = "m", upstream=None) -> Path:
     folder = root / name
     folder.mkdir(parents=True)
-    manifest = {"run_id": name, "task": task, "variant": "v", "model": {"name": model},
-                "dataset": {"fingerprint": fingerprint}, "upstream": upstream}
-    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    summary = {"primary_metric": "p", "metrics": {"p": {"value": value, "n": n}}}
-    (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
-    (folder / "scores.jsonl").write_text("", encoding="utf-8")
+    manifest = RunManifest(
+        run_id=name, task=task, task_version=1, variant="v", model={"name": model}, model_config_hash="h",
+        dataset={"fingerprint": fingerprint}, upstream=upstream, prompt_template_hash="", shot_ids=[], generation={},
+        harness_version="0", git_commit=None, git_dirty=None, packages={}, hardware={}, started_at="2026-01-01",
+    )
+    summary = RunSummary(
+        run_id=name, task=task, task_version=1, family="f", variant="v",
+        model=ModelSummary(name=model, display_name=model, runner="baseline"), model_config_hash="h",
+        dataset={"fingerprint": fingerprint}, primary_metric="p",
+        metrics={"p": MetricEstimate(value=value, lo=None, hi=None, n=n, method="wilson")},
+        n_samples=n, status_counts={}, latency={}, tokens={},
+    )
+    store = RunStore(folder)
+    store.write_manifest(manifest)
+    store.write_summary(summary)
+    store.write_scores([])
     return folder
 
 

@@ -16,10 +16,10 @@ import pytest
 from fake_runner import ScriptedRunner
 from kill_target import ANSWERS
 
-from harness.datasources import load_task_data
-from harness.evaluation import run_task_variant
-from harness.models import ModelConfig
-from harness.tasks import load_task_file
+from harness.data import load_task_data
+from harness.pipeline.run import run_task_variant
+from harness.config.models import ModelConfig
+from harness.config.tasks import load_task_file
 
 from conftest import write_jsonl
 
@@ -69,7 +69,7 @@ def test_twenty_random_kills_then_resume(mini_task_file: Path, tmp_path: Path) -
     task = load_task_file(mini_task_file)
     fresh = run_task_variant(task, "zero", ModelConfig(name="scripted", runner="baseline"), load_task_data(task, data),
                              tmp_path / "fresh", lambda: ScriptedRunner(ANSWERS), progress=False)
-    assert resumed["metrics"] == fresh.summary["metrics"]
+    assert resumed["metrics"] == fresh.summary.model_dump(mode="json")["metrics"]
 
 
 DISK_FULL = r"""

@@ -12,10 +12,10 @@ import pytest
 from fake_runner import ScriptedRunner
 from kill_target import ANSWERS
 
-from harness.datasources import load_task_data
-from harness.evaluation import run_task_variant
-from harness.models import ModelConfig
-from harness.tasks import load_task_file
+from harness.data import load_task_data
+from harness.pipeline.run import run_task_variant
+from harness.config.models import ModelConfig
+from harness.config.tasks import load_task_file
 
 from conftest import read_jsonl
 
@@ -44,12 +44,12 @@ def test_run_writes_manifest_responses_scores_summary(mini_task_file: Path, tmp_
     assert scores["c"]["answer"] == "C34.1" and scores["c"]["values"]["correct"] == 1
     assert scores["d"]["status"] == "malformed"
     assert scores["b"]["values"] == {"correct": 0, "partial": 1, "gold": "C67.2"}
-    metrics = outcome.summary["metrics"]
+    metrics = outcome.summary.metrics
     # exact: a, c, e -> 3/5; partial adds b (C67.9 vs gold C67.2) -> 4/5; d is malformed -> 3 of 4 well-formed
-    assert metrics["accuracy"]["value"] == pytest.approx(3 / 5)
-    assert metrics["partial_accuracy"]["value"] == pytest.approx(4 / 5)
-    assert metrics["p_malformed"]["value"] == pytest.approx(1 / 5)
-    assert metrics["accuracy_wellformed"]["value"] == pytest.approx(3 / 4)
+    assert metrics["accuracy"].value == pytest.approx(3 / 5)
+    assert metrics["partial_accuracy"].value == pytest.approx(4 / 5)
+    assert metrics["p_malformed"].value == pytest.approx(1 / 5)
+    assert metrics["accuracy_wellformed"].value == pytest.approx(3 / 4)
 
 
 def test_rerun_reuses_everything(mini_task_file: Path, tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_crash_mid_run_then_resume_each_sample_once(mini_task_file: Path, tmp_pa
     ids = [r["sample_id"] for r in read_jsonl(folder / "responses.jsonl")]
     assert sorted(ids) == ["a", "b", "c", "d", "e"]
     fresh = run(mini_task_file, tmp_path / "fresh", ScriptedRunner(ANSWERS))
-    assert outcome.summary["metrics"] == fresh.summary["metrics"]
+    assert outcome.summary.metrics == fresh.summary.metrics
 
 
 def test_changed_prompt_reruns(mini_task_file: Path, tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_changed_prompt_reruns(mini_task_file: Path, tmp_path: Path) -> None:
     again = ScriptedRunner(ANSWERS)
     outcome = run(mini_task_file, tmp_path, again)
     assert len(again.seen) == 5
-    assert outcome.summary["n_samples"] == 5  # old lines stay in the file but are not scored
+    assert outcome.summary.n_samples == 5  # old lines stay in the file but are not scored
 
 
 def test_sigkill_mid_run_then_resume(mini_task_file: Path, tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.datasources import load_task_data
+from harness.data import load_task_data
 from harness.errors import OnkobenchError
-from harness.tasks import load_all_tasks
+from harness.config.tasks import load_all_tasks
 
 from conftest import write_jsonl
 

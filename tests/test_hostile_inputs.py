@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.datasources import load_task_data
+from harness.data import load_task_data
 from harness.errors import OnkobenchError
-from harness.models import ModelConfig
+from harness.config.models import ModelConfig
 from harness.prompts import PromptRenderer
 from harness.runners.base import resolve_config_path
 from harness.scoring.parsers import MALFORMED_STATUSES, OK, PARSERS, make_parser
-from harness.tasks import load_task_file
+from harness.config.tasks import load_task_file
 
 PARSER_OPTIONS = {"code": {"pattern": r"([A-Z][0-9]{2})"}}
 
@@ -75,7 +75,7 @@ def test_every_parser_survives_a_huge_output(name: str) -> None:
 
 
 def test_suite_data_paths_stay_inside_allowed_folders(tmp_path: Path) -> None:
-    from harness.suite_runner import plan_runs
+    from harness.pipeline.plan import plan_runs
 
     suite = tmp_path / "evil.yaml"
     suite.write_text("name: evil\nmodels: [baseline-lexicon-exact]\ntasks:\n"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.codes import find_icd10_codes, find_morphology_codes, find_topography_codes, first_icd10_code
+from harness.catalogues.codes import find_icd10_codes, find_morphology_codes, find_topography_codes, first_icd10_code
 from harness.scoring.icd import OUTCOMES, icd10gm_code_parser, icd10gm_values, icdo3_morphology_parser, icdo3_topography_parser
 from harness.scoring.parsers import EMPTY, MALFORMED, OK
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from harness.cli import main
 from harness.errors import OnkobenchError
-from harness.models import MODELS_DIR, load_model_config
+from harness.config.models import MODELS_DIR, load_model_config
 
 EXAMPLES = ["llama-3.1-8b-instruct", "llama-3.1-8b-instruct-icd-lora", "qwen3-8b-reasoning-on", "qwen3-8b-reasoning-off",
             "qwen3-8b-served", "smollm2-135m-instruct-cpu"]
@@ -86,7 +86,7 @@ def test_validate_goes_by_the_nearest_folder_name(tmp_path: Path) -> None:
     """A checkout under ~/tasks must not turn model configs into task files."""
     import shutil
 
-    from harness.models import MODELS_DIR
+    from harness.config.models import MODELS_DIR
     from harness.validation import check_path
 
     models = tmp_path / "tasks" / "checkout" / "leaderboards" / "models"

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from support.fake_openai import FakeOpenAI
 
-from harness.datasources import load_task_data
-from harness.evaluation import run_task_variant
-from harness.models import ModelConfig
+from harness.data import load_task_data
+from harness.pipeline.run import run_task_variant
+from harness.config.models import ModelConfig
 from harness.runners.openai import OpenAIRunner
-from harness.tasks import load_task_file
+from harness.config.tasks import load_task_file
 
 from conftest import read_jsonl
 
@@ -41,25 +41,25 @@ def test_transient_faults_are_retried(mini_task_file: Path, tmp_path: Path) -> N
     assert sorted(r["sample_id"] for r in rows) == ["a", "b", "c", "d", "e"]
     assert all(r["error"] is None and r["text"] in ("C61", "C34.1") for r in rows)
     assert all(count == 4 for count in server.attempts.values())  # three faults, then success
-    assert outcome.summary["metrics"]["accuracy"]["value"] == pytest.approx(2 / 5)  # a: C61, c: C34.1
+    assert outcome.summary.metrics["accuracy"].value == pytest.approx(2 / 5)  # a: C61, c: C34.1
 
 
 def test_slow_server_times_out_then_answers(mini_task_file: Path, tmp_path: Path) -> None:
     with FakeOpenAI(faults={"slow": 1}, slow_s=1.5) as server:
         outcome = run(mini_task_file, tmp_path, config(server.base_url, timeout=0.5))
-    assert outcome.summary["status_counts"].get("error") is None
+    assert outcome.summary.status_counts.get("error") is None
     assert all(count == 2 for count in server.attempts.values())
 
 
 def test_exhausted_retries_are_recorded_per_sample_and_rerun_later(mini_task_file: Path, tmp_path: Path) -> None:
     with FakeOpenAI(faults={"http500": 10}) as server:
         outcome = run(mini_task_file, tmp_path, config(server.base_url, retries=1))
-    assert outcome.summary["status_counts"] == {"error": 5}
+    assert outcome.summary.status_counts == {"error": 5}
     rows = read_jsonl(outcome.folder / "responses.jsonl")
     assert all("gave up after 2 attempts: HTTP 500" in r["error"] for r in rows)
     with FakeOpenAI() as healthy:
         outcome = run(mini_task_file, tmp_path, config(healthy.base_url))
-    assert outcome.summary["status_counts"] == {"ok": 5}
+    assert outcome.summary.status_counts == {"ok": 5}
     assert len(healthy.served) == 5  # only the failed samples were sent again
 
 
@@ -83,7 +83,7 @@ def test_reasoning_field_and_truncation(mini_task_file: Path, tmp_path: Path, fi
     assert rows["c"]["reasoning"] == "Lunge, Oberlappen." and rows["c"]["text"] == "C34.1"
     scores = {s["sample_id"]: s for s in read_jsonl(outcome.folder / "scores.jsonl")}
     assert scores["a"]["status"] == "no_think_end"  # never parsed as an answer
-    assert outcome.summary["tokens"]["mean_n_reasoning_tokens"] == pytest.approx((40 + 4 * 5) / 5)  # a: 40, b-e: 5 each
+    assert outcome.summary.tokens["mean_n_reasoning_tokens"] == pytest.approx((40 + 4 * 5) / 5)  # a: 40, b-e: 5 each
 
 
 def test_think_tags_in_content_are_split(mini_task_file: Path, tmp_path: Path) -> None:
@@ -108,4 +108,4 @@ def test_server_gone_stops_the_run_then_resumes(mini_task_file: Path, tmp_path: 
     with FakeOpenAI() as server:
         healthy = cfg.model_copy(update={"server": cfg.server.model_copy(update={"endpoints": config(server.base_url).server.endpoints})})
         outcome = run(mini_task_file, tmp_path, healthy.model_copy(update={}))
-    assert outcome.summary["status_counts"] == {"ok": 5}
+    assert outcome.summary.status_counts == {"ok": 5}

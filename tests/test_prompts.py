@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.datasources import load_task_data
+from harness.data import load_task_data
 from harness.errors import OnkobenchError
 from harness.prompts import PromptRenderer, build_requests
-from harness.chains import ChainSource, chained_data
-from harness.tasks import load_all_tasks, load_task_file
+from harness.pipeline.chains import ChainSource, chained_data
+from harness.config.tasks import load_all_tasks, load_task_file
 
 from conftest import CATALOGUE_FIXTURES, REPO_ROOT, write_jsonl
 
@@ -94,7 +94,7 @@ def catalogue_family(tmp_path_factory):
     """A copy of tasks/icd_catalogue_qa whose generated/ sets come from the hand-written catalogue fixtures."""
     import shutil
 
-    from harness.catalogue_qa import build_catalogue_tasks
+    from harness.families.catalogue_qa.build import build_catalogue_tasks
 
     folder = tmp_path_factory.mktemp("tasks") / "icd_catalogue_qa"
     shutil.copytree(REPO_ROOT / "tasks" / "icd_catalogue_qa", folder, ignore=shutil.ignore_patterns("generated"))

@@ -70,10 +70,10 @@ def test_private_data_never_published(tmp_path: Path) -> None:
     every written file is searched for the snippet texts."""
     from fake_runner import ScriptedRunner
 
-    from harness.datasources import load_task_data
-    from harness.evaluation import run_task_variant
-    from harness.models import ModelConfig
-    from harness.tasks import load_all_tasks
+    from harness.data import load_task_data
+    from harness.pipeline.run import run_task_variant
+    from harness.config.models import ModelConfig
+    from harness.config.tasks import load_all_tasks
 
     snippets = [f"Patient {i}: Z.n. RPE bei Prostatakarzinom pT{i % 3 + 1}, ED {2010 + i}." for i in range(6)]
     data_file = write_jsonl(tmp_path / "private.jsonl", [{"text": t, "label": [{"diagnosis": "C61", "date": str(2010 + i)}]}
@@ -97,7 +97,7 @@ def test_private_data_never_published(tmp_path: Path) -> None:
 
 def test_publish_refuses_when_text_would_leak(tmp_path: Path, monkeypatch) -> None:
     """If a future field carried an output, the byte-level guard stops publishing instead of writing."""
-    import harness.publish as publish
+    import harness.results as publish
 
     run_suite(tmp_path / "runs")
     original = publish.result_summary

@@ -7,11 +7,11 @@ import pytest
 
 from fake_runner import ScriptedRunner
 
-from harness.datasources import load_task_data
-from harness.evaluation import run_task_variant
-from harness.models import ModelConfig
-from harness.report import build_site
-from harness.tasks import load_task_file
+from harness.data import load_task_data
+from harness.pipeline.run import run_task_variant
+from harness.config.models import ModelConfig
+from harness.report.site import build_site
+from harness.config.tasks import load_task_file
 
 
 class TableParser(HTMLParser):
@@ -110,7 +110,7 @@ def test_site_is_reproducible(mini_task_file: Path, tmp_path: Path) -> None:
 def test_published_rows_beside_same_data_only(mini_task_file: Path, tmp_path: Path) -> None:
     import json
 
-    from harness.report_data import build_tables
+    from harness.report.pages import build_tables
 
     make_runs(mini_task_file, tmp_path / "runs")
     published = tmp_path / "published"
@@ -137,7 +137,7 @@ def test_published_rows_beside_same_data_only(mini_task_file: Path, tmp_path: Pa
 
 
 def test_draw_spread_and_reasoning_overhead(mini_task_file: Path, tmp_path: Path) -> None:
-    from harness.report_data import build_tables
+    from harness.report.pages import build_tables
 
     text = mini_task_file.read_text(encoding="utf-8").replace("k: 2}", "k: 2, sampler: random, seed: 5, draws: 3}")
     mini_task_file.write_text(text, encoding="utf-8")

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.codes import find_icd10_codes
+from harness.catalogues.codes import find_icd10_codes
 from harness.records import stable_hash, stable_hash_of_rows
 from harness.scoring import ScoreTable, compute_metrics
 from harness.scoring.icd import choose_code, icd10gm_code_parser

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.datasources import load_task_data
+from harness.data import load_task_data
 from harness.errors import OnkobenchError
-from harness.tasks import load_all_tasks, load_task, load_task_file
+from harness.config.tasks import load_all_tasks, load_task, load_task_file
 
 from conftest import write_jsonl
 

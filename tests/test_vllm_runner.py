@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.models import ModelConfig
+from harness.config.models import ModelConfig
 from harness.records import Request, Sampling
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]

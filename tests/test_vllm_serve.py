@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.datasources import load_task_data
-from harness.evaluation import run_task_variant
-from harness.models import ModelConfig
+from harness.data import load_task_data
+from harness.pipeline.run import run_task_variant
+from harness.config.models import ModelConfig
 from harness.runners.openai import OpenAIRunner
-from harness.tasks import load_all_tasks
+from harness.config.tasks import load_all_tasks
 
 from conftest import read_jsonl
 
@@ -139,4 +139,4 @@ def test_server_killed_and_restarted_mid_run(server, tmp_path: Path) -> None:
     keys = [r["key"] for r in rows]
     assert len(keys) == len(set(keys)) == 30
     assert all(r["error"] is None for r in rows)
-    assert result["outcome"].summary["status_counts"].get("error") is None
+    assert result["outcome"].summary.status_counts.get("error") is None

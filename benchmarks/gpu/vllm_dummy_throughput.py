@@ -110,11 +110,12 @@ def main() -> None:
 
     import torch
 
-    from harness.datasources import load_task_data
-    from harness.models import ModelConfig
+    from harness.data import load_task_data
+    from harness.config.models import ModelConfig
     from harness.prompts import build_requests
     from harness.runners.vllm import VLLMRunner
-    from harness.tasks import Sample, TaskData, load_all_tasks
+    from harness.config.tasks import load_all_tasks
+    from harness.data import Sample, TaskData
 
     if args.tiny:
         from support.tiny_models import build_tiny_llama

@@ -6,6 +6,7 @@ where they are looked for.
 
 from harness.catalogues.alphaid import read_alphaid
 from harness.catalogues.claml import read_icd10gm_claml
+from harness.catalogues.codes import SECONDARY_NEOPLASMS, is_neoplasm
 from harness.catalogues.icd10gm_edv import read_icd10gm_edv
 from harness.catalogues.icdo3 import read_icdo3_morphology, read_icdo3_topography
 from harness.catalogues.locate import catalogue_root, clear_cache, find_files, load_alphaid, load_catalogue
@@ -13,6 +14,8 @@ from harness.catalogues.model import AlphaIdEntry, Block, Catalogue, CatalogueEn
 from harness.catalogues.ops import read_ops_edv
 
 __all__ = [
+    "SECONDARY_NEOPLASMS",
+    "is_neoplasm",
     "AlphaIdEntry",
     "Block",
     "Catalogue",

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import OnkobenchError
-from harness.tasks import Sample, Task, Variant
+from harness.config.tasks import Task, Variant
+from harness.data import Sample
 
 SHOT_FIELD = "_onkobench_shot"
 """Marks a few-shot example handed to lm-eval (its index among the variant's examples)."""
@@ -44,7 +45,7 @@ class LmEvalBridge:
 
     @classmethod
     def from_file(cls, path: Path) -> "LmEvalBridge":
-        from harness.tasks import load_task
+        from harness.config.tasks import load_task
 
         spec = json.loads(path.read_text(encoding="utf-8"))
         return cls(load_task(spec["task"]), spec["variant"], spec.get("shots", []))
@@ -52,8 +53,8 @@ class LmEvalBridge:
     # -- documents ---------------------------------------------------------------------------
     def sample(self, doc: dict[str, Any]) -> Sample | None:
         """The onkobench sample of an lm-eval doc (a raw data set row); None when the task's keep_if drops it."""
-        from harness.datasources import map_columns
-        from harness.tasks import build_samples
+        from harness.data import map_columns
+        from harness.data import build_samples
 
         row_number = doc.get(INDEX_FIELD)
         if row_number is not None and row_number in self._samples:

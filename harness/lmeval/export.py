@@ -17,8 +17,9 @@ import yaml
 
 from harness.errors import OnkobenchError
 from harness.lmeval.bridge import LmEvalBridge
-from harness.scoring.metrics import LOWER_IS_BETTER
-from harness.tasks import Task, TaskData
+from harness.scoring.metrics import lower_is_better
+from harness.config.tasks import Task
+from harness.data import TaskData
 
 DATA_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
@@ -27,7 +28,6 @@ UTILS_TEMPLATE = '''"""Written by `onkobench export lm-eval`: lm-eval's hooks fo
 from pathlib import Path
 
 from harness.lmeval.bridge import LmEvalBridge
-from harness.scoring.metrics import LOWER_IS_BETTER
 
 _BRIDGE = LmEvalBridge.from_file(Path(__file__).with_name("{name}.json"))
 
@@ -147,7 +147,7 @@ def export_lmeval(task: Task, variant: str, data: TaskData, out_dir: Path, task_
     config["process_results"] = _Function(f"{module}.process_results")
     config["metric_list"] = [
         {"metric": metric, "aggregation": _Function(f"{module}.{_aggregator_name(metric)}"),
-         "higher_is_better": metric not in LOWER_IS_BETTER}
+         "higher_is_better": not lower_is_better(metric)}
         for metric in task.metrics
     ]
     config["metadata"] = {"version": task.version, "onkobench_task": task.name, "onkobench_variant": bridge.variant.name}

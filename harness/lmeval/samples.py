@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.datasources import iter_jsonl
+from harness.data import iter_jsonl
 from harness.errors import OnkobenchError
 from harness.lmeval.bridge import INDEX_FIELD, LmEvalBridge
 

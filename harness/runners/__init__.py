@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.models import ModelConfig
+from harness.config.models import ModelConfig
 from harness.registry import Registry
 from harness.runners.base import Runner
 

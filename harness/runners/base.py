@@ -29,7 +29,7 @@ def missing_extra(extra: str, package: str) -> str:
 
 def resolve_config_path(config_dir: Path, value: str, what: str) -> Path:
     """A path from a model config, relative to the config's folder; it must exist and stay inside the allowed folders."""
-    from harness.paths import confined_path
+    from harness.config.io import confined_path
 
     path = confined_path(config_dir, value, what)
     if not path.exists():

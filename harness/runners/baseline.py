@@ -5,35 +5,50 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.datasources import read_jsonl
+from harness.data import read_jsonl
+from harness.catalogues.codes import is_neoplasm
 from harness.errors import OnkobenchError
-from harness.models import ModelConfig
+from harness.config.models import ModelConfig
 from harness.records import Request, Response
+from harness.registry import Registry
 from harness.runners.base import resolve_config_path
-from harness.config_io import read_yaml
+from harness.config.io import read_yaml
 
 DETECTION_KIND = "tumour_mentions"
 """Answer kind of tumour detection tasks: a JSON array of the diagnoses found."""
 CATEGORY_KIND = "icd10_category"
-"""Three-character ICD-10 code of the ``diagnosis`` input (UroLlmEval step 2)."""
-DATE_KIND = "first_diagnosis_date"
+"""Three-character ICD-10 code of the ``diagnosis`` input (a chained coding step)."""
 RECOGNITION_KIND = "tumour_recognition"
-METHODS = ("lexicon_exact", "lexicon_fuzzy", "regex_date", "catalogue_lookup")
 ANSWER_KINDS = {
     "lexicon_exact": {DETECTION_KIND, CATEGORY_KIND, "icd10gm_code", "icdo3_topography_code"},
     "lexicon_fuzzy": {DETECTION_KIND, CATEGORY_KIND, "icd10gm_code", "icdo3_topography_code"},
-    "regex_date": {DATE_KIND},
     "catalogue_lookup": {CATEGORY_KIND, RECOGNITION_KIND, "icd10gm_code", "icdo3_topography_code", "icdo3_morphology_code"},
 }
+"""The built-in methods and the answer kinds each can give."""
+
+
+@dataclass(frozen=True)
+class BaselineMethod:
+    """A method a family adds (e.g. a study's own heuristic): the answer kinds it gives and how."""
+
+    answer_kinds: frozenset[str]
+    answer: Callable[["BaselineRunner", Request], str]
+
+
+BASELINE_METHODS: Registry[BaselineMethod] = Registry("baseline method")
+
+
+def method_answer_kinds(method: str) -> set[str]:
+    """The answer kinds a method can give; an unknown method gives none."""
+    if method in ANSWER_KINDS:
+        return ANSWER_KINDS[method]
+    return set(BASELINE_METHODS.get(method).answer_kinds) if method in BASELINE_METHODS else set()
 _SENTENCE_SPLIT = re.compile(r"(?:\n|(?<=[.;!?])\s+)")
-
-
-def _is_neoplasm(code: str) -> bool:
-    return code[:1] == "C" or (code[:1] == "D" and code[1:3].isdigit() and int(code[1:3]) <= 48)
 
 
 class CatalogueIndex:
@@ -63,7 +78,7 @@ class CatalogueIndex:
 def check_answer_kind(config: ModelConfig, answer_kind: str, task: str) -> None:
     """Refuse, before any request, a baseline method that cannot answer a task of this kind."""
     method = config.options.get("method")
-    if answer_kind not in ANSWER_KINDS.get(str(method), set()):
+    if answer_kind not in method_answer_kinds(str(method)):
         raise OnkobenchError(f"baseline {config.name} ({method}) cannot answer {answer_kind} tasks ({task})")
 
 
@@ -73,15 +88,16 @@ def _normalise(text: str) -> str:
 
 class BaselineRunner:
     """``lexicon_exact``: longest lexicon term found in the text; ``lexicon_fuzzy``: rapidfuzz best match,
-    and for detection keyword stems with negation cues per sentence; ``regex_date``: UroLlmEval's step-3
-    heuristic, the first regex date within ``max_line_dist`` lines of the fuzzily located diagnosis."""
+    and for detection keyword stems with negation cues per sentence; ``catalogue_lookup``: the catalogue's
+    own texts; methods families register (``BASELINE_METHODS``) answer by their own rule."""
 
     def __init__(self, config: ModelConfig, config_dir: Path) -> None:
         options = dict(config.options)
         self.name = config.name
         self.method = options.pop("method", None)
-        if self.method not in METHODS:
-            raise OnkobenchError(f"model {config.name}: options.method must be one of {', '.join(METHODS)}")
+        methods = [*ANSWER_KINDS, *BASELINE_METHODS]
+        if self.method not in methods:
+            raise OnkobenchError(f"model {config.name}: options.method must be one of {', '.join(methods)}")
         self.min_score = float(options.pop("min_score", 60))
         self.max_line_dist = int(options.pop("max_line_dist", 0))
         self.fuzzy = bool(options.pop("fuzzy", self.method == "lexicon_fuzzy"))
@@ -121,7 +137,8 @@ class BaselineRunner:
     def close(self) -> None:
         pass
 
-    def _field(self, request: Request, name: str) -> str:
+    def field(self, request: Request, name: str) -> str:
+        """A text input field of the request's sample; a task without it is a user error."""
         value = request.inputs.get(name)
         if not isinstance(value, str):
             raise OnkobenchError(f"baseline {self.name}: task {request.task} has no {name!r} input field")
@@ -172,30 +189,25 @@ class BaselineRunner:
 
     def _lookup(self, request: Request) -> str:
         kind = request.answer_kind
-        text = self._field(request, "diagnosis" if kind == CATEGORY_KIND else "text")
+        text = self.field(request, "diagnosis" if kind == CATEGORY_KIND else "text")
         code = self._catalogue_index(kind).find(text, self.fuzzy, self.min_score) or ""
         if kind == RECOGNITION_KIND:
-            return "Ja" if code and _is_neoplasm(code) else "Nein"
+            return "Ja" if code and is_neoplasm(code) else "Nein"
         return code[:3] if kind == CATEGORY_KIND else code
 
     def answer(self, request: Request) -> str:
         kind = request.answer_kind
-        if kind not in ANSWER_KINDS[self.method]:
+        if kind not in method_answer_kinds(self.method):
             raise OnkobenchError(f"baseline {self.name} ({self.method}) cannot answer {kind} tasks ({request.task})")
         if self.method == "catalogue_lookup":
             return self._lookup(request)
-        if self.method == "regex_date":
-            if kind != DATE_KIND:
-                raise OnkobenchError(f"baseline {self.name} ({self.method}) answers only {DATE_KIND} tasks, not {request.task}")
-            from harness.textmatch import first_date_near
-
-            date = first_date_near(self._field(request, "text"), self._field(request, "diagnosis"), self.max_line_dist)
-            return date or "Nein"
+        if self.method in BASELINE_METHODS:
+            return BASELINE_METHODS.get(self.method).answer(self, request)
         if kind == DETECTION_KIND:
-            return json.dumps(self._detect(self._field(request, "text")), ensure_ascii=False)
+            return json.dumps(self._detect(self.field(request, "text")), ensure_ascii=False)
         if kind == CATEGORY_KIND:
-            return self._code(self._field(request, "diagnosis"), "icd10gm_code")[:3]
-        return self._code(self._field(request, "text"), kind)
+            return self._code(self.field(request, "diagnosis"), "icd10gm_code")[:3]
+        return self._code(self.field(request, "text"), kind)
 
     def generate(self, requests: Sequence[Request]) -> Iterator[Response]:
         for request in requests:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import OnkobenchError, RunnerUnavailableError
-from harness.models import ModelConfig
+from harness.config.models import ModelConfig
 from harness.records import Request, Response
 from harness.runners.reasoning import split_reasoning
 

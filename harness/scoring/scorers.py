@@ -53,28 +53,9 @@ def make_scorer(name: str, options: dict[str, Any]) -> Scorer:
     return SCORERS.build(name, options)
 
 
-SECONDARY_NEOPLASMS = frozenset({"C77", "C78", "C79"})
-"""UroLlmEval step 2: metastases are never coded; an answer in C77-C79 counts as NA."""
-
-
-@SCORERS.register("icd10_category_in_gold")
-def icd10_category_in_gold_scorer() -> Scorer:
-    """UroLlmEval step 2 per query: code = parsed three-character code; NA = no code or C77-C79;
-    correct = a non-NA code in the snippet's gold set."""
-
-    def score(parsed: Parsed, target: Any) -> dict[str, Any]:
-        gold = sorted({str(code) for code in (target or [])})
-        code = parsed.value if parsed.ok else None
-        secondary = code in SECONDARY_NEOPLASMS
-        na = code is None or secondary
-        return {"code": code, "c77_79": int(secondary), "na": int(na), "correct": int(not na and code in gold), "gold": gold}
-
-    return score
-
-
 @SCORERS.register("exact_match")
 def exact_match_scorer() -> Scorer:
-    """Correct when the parsed answer equals the gold string exactly (UroLlmEval step 3 dates)."""
+    """Correct when the parsed answer equals the gold string exactly (e.g. normalised dates)."""
 
     def score(parsed: Parsed, target: Any) -> dict[str, Any]:
         if not parsed.ok:

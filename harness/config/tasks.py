@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.codes import first_icd10_code
-from harness.config_io import read_yaml, validated
+from harness.config.io import REPO_ROOT, did_you_mean, read_yaml, validated
 from harness.errors import OnkobenchError
 
 TASKS_DIR_ENV = "ONKOBENCH_TASKS_DIR"
@@ -21,7 +18,7 @@ FAMILY_DEFAULTS_FILE = "_family.yaml"
 def default_tasks_dir() -> Path:
     """``$ONKOBENCH_TASKS_DIR`` or the ``tasks/`` folder of this checkout."""
     env = os.environ.get(TASKS_DIR_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "tasks"
+    return Path(env) if env else REPO_ROOT / "tasks"
 
 
 class _Frozen(BaseModel):
@@ -44,10 +41,10 @@ class DatasetSpec(_Frozen):
     """Local file (.jsonl, .json, .parquet, .csv); relative paths start at the task's folder."""
     hub: HubSource | None = None
     id_field: str | None = None
-    """Column holding the sample id; None means the row index (as UroLlmEval uses it)."""
+    """Column holding the sample id; None means the row index (for data sets without an id column)."""
     required_columns: tuple[str, ...] = ()
     schema_: str | None = Field(default=None, alias="schema")
-    """Registered row schema every row must fit (e.g. ``urollmevalset``)."""
+    """Registered row schema every row must fit (families register theirs)."""
     private: bool = False
     """Private data: outputs may quote it, so nothing per-sample is ever published."""
     synthetic: bool = False
@@ -248,19 +245,6 @@ class Task(_Frozen):
         return validated(GenerationSpec, merged, f"{self.name} variant {variant.name}: generation")
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One item of a task's data: its id, its fields and its gold answer."""
-
-    id: str
-    fields: dict[str, Any]
-    target: Any
-    group: str | None = None
-    """The unit this sample belongs to (the snippet of a step-2 query); None = itself."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Fields a chained step added to the row (e.g. the diagnosis found in step 1); also in ``fields``."""
-
-
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
@@ -306,89 +290,5 @@ def load_task(name_or_path: str, tasks_dir: Path | None = None) -> Task:
         return load_task_file(Path(name_or_path))
     tasks = load_all_tasks(tasks_dir)
     if name_or_path not in tasks:
-        import difflib
-
-        close = difflib.get_close_matches(name_or_path, list(tasks), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise OnkobenchError(f"unknown task {name_or_path!r}{hint} (see `onkobench tasks`)")
+        raise OnkobenchError(f"unknown task {name_or_path!r}{did_you_mean(name_or_path, list(tasks))} (see `onkobench tasks`)")
     return tasks[name_or_path]
-
-
-TARGET_FILTERS = {"icd10gm_code": first_icd10_code}
-"""Filters for ``target`` and ``keep_if`` expressions, e.g. ``answer | icd10gm_code``."""
-
-
-_JINJA_LITERALS = frozenset({"true", "false", "none", "True", "False", "None"})
-
-
-class _TargetExpression:
-    """The task's ``target`` Jinja expression, compiled once."""
-
-    def __init__(self, source: str, where: str) -> None:
-        from jinja2 import StrictUndefined, TemplateSyntaxError
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-        env = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
-        env.filters.update(TARGET_FILTERS)
-        try:
-            self._expr = env.compile_expression(source, undefined_to_none=False)
-        except TemplateSyntaxError as err:
-            raise OnkobenchError(f"{where}: target: invalid expression {source!r}: {err.message}") from None
-        self.source = source
-        self.where = where
-        # a bare column name (the usual target) is looked up directly: same result, no template context per row
-        self._column = source.strip() if source.strip().isidentifier() and source.strip() not in _JINJA_LITERALS else None
-
-    def __call__(self, row: dict[str, Any], row_label: str) -> Any:
-        from jinja2 import UndefinedError
-
-        if self._column is not None:
-            if self._column not in row:
-                raise OnkobenchError(f"{row_label}: target {self.source!r}: '{self._column}' is undefined")
-            return row[self._column]
-
-        try:
-            return self._expr(**row)
-        except UndefinedError as err:
-            raise OnkobenchError(f"{row_label}: target {self.source!r}: {err.message}") from None
-
-
-def build_samples(task: Task, rows: list[dict[str, Any]], source_label: str) -> list[Sample]:
-    """Turn dataset rows into Samples: id, fields, target; errors name the row."""
-    target = _TargetExpression(task.target, task.name)
-    keep = _TargetExpression(task.dataset.keep_if, task.name) if task.dataset.keep_if else None
-    samples: list[Sample] = []
-    seen: set[str] = set()
-    for index, row in enumerate(rows):
-        label = f"{source_label}: row {index}"
-        if keep is not None and not keep(row, label):
-            continue
-        missing = [c for c in task.dataset.required_columns if c not in row]
-        if missing:
-            raise OnkobenchError(f"{label}: missing column(s) {', '.join(missing)}")
-        if task.dataset.id_field is None:
-            sample_id = str(index)
-        else:
-            if row.get(task.dataset.id_field) in (None, ""):
-                raise OnkobenchError(f"{label}: empty id column {task.dataset.id_field!r}")
-            sample_id = str(row[task.dataset.id_field])
-        if sample_id in seen:
-            raise OnkobenchError(f"{label}: duplicate sample id {sample_id!r}")
-        seen.add(sample_id)
-        samples.append(Sample(id=sample_id, fields=row, target=target(row, label)))  # rows are fresh: no copy
-    return samples
-
-
-@dataclass(frozen=True)
-class TaskData:
-    """A task's samples plus where they came from."""
-
-    samples: list[Sample]
-    source: str
-    fingerprint: str
-    chain: dict[str, Any] | None = None
-    """For a chained step: where its samples came from (``tag``, ``run_id``, ``folder``, or gold)."""
-
-    @cached_property
-    def by_id(self) -> dict[str, Sample]:
-        return {s.id: s for s in self.samples}

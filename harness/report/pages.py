@@ -13,8 +13,8 @@ import numpy as np
 
 from harness.errors import OnkobenchError
 from harness.stats import holm_adjust, paired_comparisons, ranks_with_ties
-from harness.publish import RESULT_KIND
-from harness.store import SUMMARY, RunStore, read_json
+from harness.results import RESULT_KIND
+from harness.store import RunStore, is_summary_file, read_json, run_folders_under
 
 
 
@@ -148,18 +148,6 @@ class TaskTable:
         return shown
 
 
-def find_run_folders(paths: list[Path]) -> list[Path]:
-    folders: set[Path] = set()
-    for path in paths:
-        if (path / SUMMARY).exists():
-            folders.add(path)
-        elif path.is_dir():
-            folders.update(p.parent for p in path.rglob(SUMMARY))
-    if not folders:
-        raise OnkobenchError(f"no run results (summary.json) under {', '.join(map(str, paths))}")
-    return sorted(folders)
-
-
 def _is_result(path: Path) -> bool:
     try:
         return json.loads(path.read_text(encoding="utf-8")).get("kind") == RESULT_KIND
@@ -168,7 +156,7 @@ def _is_result(path: Path) -> bool:
 
 
 def load_rows(paths: list[Path]) -> list[Row]:
-    """Rows from run folders (``summary.json``) and published results (``*.json`` of kind onkobench-result)."""
+    """Rows from scored run folders and published results (``*.json`` of kind onkobench-result)."""
     rows: list[Row] = []
     for path in paths:
         if path.is_file():
@@ -176,13 +164,13 @@ def load_rows(paths: list[Path]) -> list[Row]:
                 raise OnkobenchError(f"{path}: not a published onkobench result")
             rows.append(Row(read_json(path), None))
             continue
-        for summary in sorted(path.rglob(SUMMARY)) if path.is_dir() else []:
-            rows.append(Row(read_json(summary), summary.parent))
+        for folder in run_folders_under(path):
+            rows.append(Row(RunStore(folder).read_summary().model_dump(mode="json"), folder))
         for result in sorted(path.rglob("*.json")) if path.is_dir() else []:
-            if result.name != SUMMARY and result.parent.name != "static" and _is_result(result):
+            if not is_summary_file(result) and result.parent.name != "static" and _is_result(result):
                 rows.append(Row(read_json(result), None))
     if not rows:
-        raise OnkobenchError(f"no run results (summary.json or published *.json) under {', '.join(map(str, paths))}")
+        raise OnkobenchError(f"no run results (scored run folders or published *.json) under {', '.join(map(str, paths))}")
     return rows
 
 
@@ -204,7 +192,7 @@ def _table_key(summary: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def _attach_published(tables: dict[tuple[str, str, str], TaskTable], published_dir: Path | None) -> None:
-    from harness.published import PUBLISHED_DIR, load_published
+    from harness.report.published import PUBLISHED_DIR, load_published
 
     for reference in load_published(published_dir or PUBLISHED_DIR):
         for table in tables.values():

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.config_io import read_yaml, validated
+from harness.config.io import read_yaml, validated
 from harness.errors import OnkobenchError
-from harness.tasks import Task, Turn, Variant
+from harness.config.tasks import Task, Turn, Variant
 
 
 class PackVariant(BaseModel):

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.config_io import read_yaml, validated
+from harness.config.io import REPO_ROOT, read_yaml, validated
 from harness.errors import OnkobenchError
 
-SUITES_DIR = Path(__file__).resolve().parents[1] / "leaderboards" / "suites"
+SUITES_DIR = REPO_ROOT / "leaderboards" / "suites"
 
 
 class SuiteTask(BaseModel):

@@ -10,15 +10,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from harness.config.io import cache_dir
 from harness.errors import OnkobenchError
-
-CACHE_ENV = "ONKOBENCH_CACHE"
-
-
-def cache_dir() -> Path:
-    """``$ONKOBENCH_CACHE`` or ``~/.cache/onkobench``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "onkobench")
-
 
 def _extract(wheel: Path, member: str, target: Path) -> None:
     from tqdm import tqdm

@@ -11,12 +11,14 @@ from typing import Any
 
 import jinja2
 
-from harness.report_data import (
+from harness.config.io import REPO_ROOT
+
+from harness.report.pages import (
     TaskTable, build_tables, few_shot_gains, load_rows, model_pages, paired_matrix, pareto_chart,
 )
-from harness.store import MANIFEST, SCORES, RunStore, read_json
+from harness.store import RunStore
 
-REPORTS_DIR = Path(__file__).resolve().parents[1] / "reports"
+REPORTS_DIR = REPO_ROOT / "reports"
 SAMPLE_ROW_LIMIT = 5000
 
 
@@ -65,16 +67,11 @@ def _write_text(path: Path, text: str) -> None:
 
 def _sample_rows(folder: Path | None) -> list[dict[str, Any]]:
     """Per-sample explorer rows of a local run: the score line joined with its raw response (streamed, capped)."""
-    if folder is None or not (folder / SCORES).exists():
+    if folder is None or not RunStore(folder).has_scores():
         return []
-    scores = []
-    with (folder / SCORES).open(encoding="utf-8") as handle:
-        for line in handle:
-            if len(scores) >= SAMPLE_ROW_LIMIT:
-                break
-            scores.append(json.loads(line))
-    # only the responses the page shows are read (by offset), so a huge run folder is neither decoded nor held
     store = RunStore(folder)
+    scores = list(store.iter_scores(limit=SAMPLE_ROW_LIMIT))
+    # only the responses the page shows are read (by offset), so a huge run folder is neither decoded nor held
     offsets = store.response_index(keys={score.get("key") for score in scores}).offsets
     rows = []
     with store.open_responses() as reader:
@@ -83,6 +80,12 @@ def _sample_rows(folder: Path | None) -> list[dict[str, Any]]:
             response = reader.read_at(offset) if offset is not None else {}
             rows.append({**score, "text": response.get("text"), "reasoning": response.get("reasoning")})
     return rows
+
+
+def _manifest(folder: Path | None) -> dict[str, Any]:
+    """A local run's manifest for its page; a published result has none."""
+    store = RunStore(folder) if folder is not None else None
+    return store.read_manifest().model_dump(mode="json") if store is not None and store.exists() else {}
 
 
 def build_site(sources: list[Path], out_dir: Path, published_dir: Path | None = None) -> Path:
@@ -103,7 +106,7 @@ def build_site(sources: list[Path], out_dir: Path, published_dir: Path | None = 
         )
         _write_text(out_dir / "tasks" / f"{_slug(table.anchor)}.html", page)
         for row in table.rows:
-            manifest = read_json(row.folder / MANIFEST) if row.folder and (row.folder / MANIFEST).exists() else {}
+            manifest = _manifest(row.folder)
             page = env.get_template("run.html").render(
                 row=row, table=table, manifest=manifest, samples=_sample_rows(row.folder), root="..",
                 sample_limit=SAMPLE_ROW_LIMIT,

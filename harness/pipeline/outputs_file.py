@@ -7,16 +7,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from harness.chains import EXPANDERS
-from harness.datasources import iter_jsonl
+from harness.pipeline.chains import EXPANDERS, UPSTREAM_FROM_RECORDS
+from harness.data import iter_jsonl
 from harness.errors import OnkobenchError
-from harness.evaluation import RunOutcome, build_manifest, run_id_for
-from harness.models import ModelConfig
+from harness.pipeline.run import RunOutcome, build_manifest, run_id_for
+from harness.config.models import ModelConfig
 from harness.provenance import utc_now
 from harness.records import stable_hash
-from harness.run_scoring import score_stored
+from harness.scoring.run import score_stored
 from harness.store import RunStore, write_jsonl_atomic
-from harness.tasks import Task, TaskData
+from harness.config.tasks import Task
+from harness.data import TaskData
 
 EXTERNAL_VARIANT = "external"
 
@@ -78,30 +79,22 @@ def _single_step_rows(path: Path, data: TaskData, records: Iterable[dict[str, An
 
 
 def _chained_step(path: Path, task: Task, data: TaskData) -> tuple[TaskData, dict[str, str]]:
-    """Step 2 records: {id: snippet id, diagnosis, output}; step 3 records add the step-2 ``code``.
-
-    The records play the part of the previous step's run: they go through the same sample builder.
-    """
+    """Records of a chained step (e.g. step-2 records {id: snippet id, diagnosis, output}) in the layout
+    its family registered; they play the part of the previous step's run and go through the same sample builder."""
     assert task.upstream is not None
     expand = task.upstream.expand
-    required = ("diagnosis", "code") if expand == "step2_codes" else ("diagnosis",)
-    records = list(iter_output_records(path, data.by_id, required))
+    if expand not in UPSTREAM_FROM_RECORDS:
+        raise OnkobenchError(f"task {task.name}: outputs for its sample builder {expand!r} cannot be scored from a file")
+    layout = UPSTREAM_FROM_RECORDS.get(expand)
+    records = list(iter_output_records(path, data.by_id, layout.required))
     by_snippet: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         by_snippet[record["id"]].append(record)
     outputs = {f"{snippet}/{i}": r["output"] for snippet, rs in by_snippet.items() for i, r in enumerate(rs)}
-    if expand == "step1_diagnoses":
-        upstream = [{"sample_id": s, "status": "ok", "answer": [str(r["diagnosis"]) for r in rs]} for s, rs in by_snippet.items()]
-    elif expand == "step2_codes":
-        upstream = [
-            {"sample_id": f"{s}/{i}", "group": s, "values": {"code": str(r["code"])}, "extra": {"diagnosis": str(r["diagnosis"])}}
-            for s, rs in by_snippet.items() for i, r in enumerate(rs)
-        ]
-    else:
-        raise OnkobenchError(f"task {task.name}: outputs for its sample builder {expand!r} cannot be scored from a file")
+    upstream = layout.rows(by_snippet)
     samples = EXPANDERS.get(expand)(task, data.samples, upstream, dict(task.upstream.options))
     chain = {"tag": "external", "run_id": None, "folder": str(path), "base_fingerprint": data.fingerprint}
-    fingerprint = stable_hash({"base": data.fingerprint, "records": [(r["id"], r["diagnosis"], r.get("code")) for r in records]}, length=32)
+    fingerprint = stable_hash({"base": data.fingerprint, "records": [(r["id"], *(r[k] for k in layout.required)) for r in records]}, length=32)
     return TaskData(samples, data.source, fingerprint, chain=chain), outputs
 
 

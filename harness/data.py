@@ -1,17 +1,132 @@
-"""Read a task's dataset rows: local files (JSONL, JSON, Parquet, CSV) or a Hugging Face dataset."""
+"""Rows -> samples: a task's dataset rows from local files (JSONL, JSON, Parquet, CSV) or a Hugging Face
+dataset, checked against a registered row schema, turned into Samples with their gold targets."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from harness.errors import OnkobenchError
 from harness.records import stable_hash_of_rows
-from harness.tasks import Task, TaskData, build_samples
+from harness.catalogues.codes import first_icd10_code
+from harness.config.tasks import Task
+from harness.registry import Registry
 
 LOCAL_FORMATS = (".jsonl", ".json", ".parquet", ".csv")
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One item of a task's data: its id, its fields and its gold answer."""
+
+    id: str
+    fields: dict[str, Any]
+    target: Any
+    group: str | None = None
+    """The unit this sample belongs to (the snippet of a step-2 query); None = itself."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Fields a chained step added to the row (e.g. the diagnosis found in step 1); also in ``fields``."""
+
+
+TARGET_FILTERS = {"icd10gm_code": first_icd10_code}
+"""Filters for ``target`` and ``keep_if`` expressions, e.g. ``answer | icd10gm_code``."""
+
+
+_JINJA_LITERALS = frozenset({"true", "false", "none", "True", "False", "None"})
+
+
+class _TargetExpression:
+    """The task's ``target`` Jinja expression, compiled once."""
+
+    def __init__(self, source: str, where: str) -> None:
+        from jinja2 import StrictUndefined, TemplateSyntaxError
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        env = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+        env.filters.update(TARGET_FILTERS)
+        try:
+            self._expr = env.compile_expression(source, undefined_to_none=False)
+        except TemplateSyntaxError as err:
+            raise OnkobenchError(f"{where}: target: invalid expression {source!r}: {err.message}") from None
+        self.source = source
+        self.where = where
+        # a bare column name (the usual target) is looked up directly: same result, no template context per row
+        self._column = source.strip() if source.strip().isidentifier() and source.strip() not in _JINJA_LITERALS else None
+
+    def __call__(self, row: dict[str, Any], row_label: str) -> Any:
+        from jinja2 import UndefinedError
+
+        if self._column is not None:
+            if self._column not in row:
+                raise OnkobenchError(f"{row_label}: target {self.source!r}: '{self._column}' is undefined")
+            return row[self._column]
+
+        try:
+            return self._expr(**row)
+        except UndefinedError as err:
+            raise OnkobenchError(f"{row_label}: target {self.source!r}: {err.message}") from None
+
+
+def build_samples(task: Task, rows: list[dict[str, Any]], source_label: str) -> list[Sample]:
+    """Turn dataset rows into Samples: id, fields, target; errors name the row."""
+    target = _TargetExpression(task.target, task.name)
+    keep = _TargetExpression(task.dataset.keep_if, task.name) if task.dataset.keep_if else None
+    samples: list[Sample] = []
+    seen: set[str] = set()
+    for index, row in enumerate(rows):
+        label = f"{source_label}: row {index}"
+        if keep is not None and not keep(row, label):
+            continue
+        missing = [c for c in task.dataset.required_columns if c not in row]
+        if missing:
+            raise OnkobenchError(f"{label}: missing column(s) {', '.join(missing)}")
+        if task.dataset.id_field is None:
+            sample_id = str(index)
+        else:
+            if row.get(task.dataset.id_field) in (None, ""):
+                raise OnkobenchError(f"{label}: empty id column {task.dataset.id_field!r}")
+            sample_id = str(row[task.dataset.id_field])
+        if sample_id in seen:
+            raise OnkobenchError(f"{label}: duplicate sample id {sample_id!r}")
+        seen.add(sample_id)
+        samples.append(Sample(id=sample_id, fields=row, target=target(row, label)))  # rows are fresh: no copy
+    return samples
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """A task's samples plus where they came from."""
+
+    samples: list[Sample]
+    source: str
+    fingerprint: str
+    chain: dict[str, Any] | None = None
+    """For a chained step: where its samples came from (``tag``, ``run_id``, ``folder``, or gold)."""
+
+    @cached_property
+    def by_id(self) -> dict[str, Sample]:
+        return {s.id: s for s in self.samples}
+
+
+ROW_SCHEMAS: Registry[type[BaseModel]] = Registry("row schema")
+"""Row schemas of known data sets (registered by families): a row that does not fit names the row and field."""
+
+
+def validate_rows(schema: str, rows: list[dict[str, Any]], source: str) -> None:
+    model = ROW_SCHEMAS.get(schema)
+    for index, row in enumerate(rows):
+        try:
+            model.model_validate(row)
+        except ValidationError as err:
+            first = err.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"]) or "(row)"
+            raise OnkobenchError(f"{source}: row {index}: {loc}: {first['msg']}") from None
 
 
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -130,7 +245,7 @@ def resolve_data_path(task: Task, override: str | Path | None) -> Path | None:
         return Path(override).expanduser()
     if task.dataset.path is None:
         return None
-    from harness.paths import confined_path
+    from harness.config.io import confined_path
 
     return confined_path(task.folder, task.dataset.path, f"{task.name}: dataset.path")
 
@@ -151,8 +266,6 @@ def load_task_data(task: Task, data_path: str | Path | None = None) -> TaskData:
         raise OnkobenchError(f"{source}: the dataset has no rows")
     rows = map_columns(task, rows, source)
     if task.dataset.schema_:
-        from harness.schemas import validate_rows
-
         validate_rows(task.dataset.schema_, rows, source)
     samples = build_samples(task, rows, source)
     return TaskData(samples=samples, source=source, fingerprint=stable_hash_of_rows(rows, length=32))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.config_io import read_yaml, validated
+from harness.config.io import REPO_ROOT, read_yaml, validated
 
-PUBLISHED_DIR = Path(__file__).resolve().parents[1] / "leaderboards" / "published"
+PUBLISHED_DIR = REPO_ROOT / "leaderboards" / "published"
 
 
 class PublishedRow(BaseModel):

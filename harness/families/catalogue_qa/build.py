@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.catalogues.codes import is_neoplasm
 from harness.errors import OnkobenchError
 from harness.provenance import utc_now
 from harness.store import write_json_atomic, write_jsonl_atomic
@@ -121,17 +122,12 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _is_neoplasm(code: str) -> bool:
-    # ICD-10 chapter II: C00-D48
-    return code[:1] == "C" or (code[:1] == "D" and code[1:3].isdigit() and int(code[1:3]) <= 48)
-
-
 def alphaid_candidates(entries: list[Any], catalogue: Any, report: SetReport, neoplasms_only: bool) -> Iterable[Candidate]:
     for entry in entries:
         code = entry.primary
         if not code:
             continue  # cross-references without a code
-        if neoplasms_only and not _is_neoplasm(code):
+        if neoplasms_only and not is_neoplasm(code):
             continue
         found = catalogue.get(code)
         if found is None or not found.terminal:
@@ -146,7 +142,7 @@ def recognition_candidates(entries: list[Any], catalogue: Any, ops: Any | None, 
         code = entry.primary
         if not code or catalogue.get(code) is None:
             continue
-        label = "Ja" if _is_neoplasm(code) else "Nein"
+        label = "Ja" if is_neoplasm(code) else "Nein"
         yield Candidate(entry.text, label, f"{label}:{'diagnosis'}", f"alpha-{entry.alpha_id}", {"source": "alphaid", "code": code})
     if ops is not None:
         for code, item in ops.entries.items():

@@ -7,11 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.config_io import read_yaml, validated
+from harness.config.io import REPO_ROOT, read_yaml, validated
 from harness.errors import OnkobenchError
 from harness.records import stable_hash
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "leaderboards" / "models"
+MODELS_DIR = REPO_ROOT / "leaderboards" / "models"
 PROMPT_FREE_RUNNERS = frozenset({"baseline", "external"})
 """Runners that never read the prompt: one variant is enough to measure them."""
 LLM_RUNNERS = frozenset({"transformers", "vllm", "openai"})

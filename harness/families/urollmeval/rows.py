@@ -1,15 +1,10 @@
-"""Row schemas of known data sets: a row that does not fit is an error naming the row and field."""
+"""The row schema of stefan-m-lenz/UroLlmEvalSet: a row that does not fit is an error naming the row and field."""
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from harness.errors import OnkobenchError
-from harness.registry import Registry
-
-ROW_SCHEMAS: Registry[type[BaseModel]] = Registry("row schema")
+from harness.data import ROW_SCHEMAS
 
 
 class UroLabel(BaseModel):
@@ -37,14 +32,3 @@ class UroLlmEvalRow(BaseModel):
         if len(codes) != len(set(codes)):
             raise ValueError(f"a code appears twice: {codes}")
         return labels
-
-
-def validate_rows(schema: str, rows: list[dict[str, Any]], source: str) -> None:
-    model = ROW_SCHEMAS.get(schema)
-    for index, row in enumerate(rows):
-        try:
-            model.model_validate(row)
-        except ValidationError as err:
-            first = err.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"]) or "(row)"
-            raise OnkobenchError(f"{source}: row {index}: {loc}: {first['msg']}") from None

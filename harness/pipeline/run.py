@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.models import ModelConfig
+from harness.config.models import ModelConfig
 from harness.prompts import PromptRenderer, build_requests
 from harness.provenance import provenance, utc_now
 from harness.records import Request, Response
 from harness.runners.base import Runner
-from harness.run_scoring import score_stored
-from harness.store import RunManifest, RunStore
-from harness.tasks import Task, TaskData
+from harness.scoring.run import score_stored
+from harness.store import RunManifest, RunStore, RunSummary
+from harness.config.tasks import Task
+from harness.data import TaskData
 
 FLUSH_EVERY = 16
 FLUSH_SECONDS = 2.0
@@ -29,7 +30,7 @@ def run_id_for(task: str, variant: str, model: str, chain_tag: str | None = None
 @dataclass
 class RunOutcome:
     folder: Path
-    summary: dict[str, Any]
+    summary: RunSummary
     n_generated: int
     n_reused: int
 
@@ -54,7 +55,7 @@ def _skipped_response(request: Request) -> Response:
     return Response(key=request.key, text=request.skip_answer or "", finish_reason=SKIPPED_BY_RULE)
 
 
-def finish_run(store: RunStore, manifest: RunManifest, task: Task, data: TaskData, requests: Sequence[Request]) -> dict[str, Any]:
+def finish_run(store: RunStore, manifest: RunManifest, task: Task, data: TaskData, requests: Sequence[Request]) -> RunSummary:
     """Rescore the current requests from the stored responses (latest per key) and write scores and summary."""
     queries: dict[str, list[Request]] = {}
     for request in requests:  # request order = query order within a sample

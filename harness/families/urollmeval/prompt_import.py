@@ -20,7 +20,7 @@ import yaml
 
 from harness.errors import OnkobenchError
 from harness.provenance import git_state
-from harness.prompt_packs import pack_file
+from harness.config.prompt_packs import pack_file
 
 STEPS = {1: "urollmeval.step1", 2: "urollmeval.step2", 3: "urollmeval.step3"}
 DATE_PLACEHOLDER = "[DATE]"

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import OnkobenchError
-from harness.paths import REPO_ROOT
-from harness.store import MANIFEST, SUMMARY, RunStore, read_json, write_json_atomic
+from harness.config.io import REPO_ROOT
+from harness.store import RunStore, find_run_folders, write_json_atomic
 
 RESULT_KIND = "onkobench-result"
 RESULT_FORMAT = 1
@@ -33,7 +33,7 @@ def _stored_texts(folder: Path) -> set[str]:
 
 
 def _config_hash(manifest: dict[str, Any]) -> str:
-    from harness.models import ModelConfig
+    from harness.config.models import ModelConfig
 
     try:
         return ModelConfig.model_validate(manifest["model"]).config_hash()
@@ -43,8 +43,9 @@ def _config_hash(manifest: dict[str, Any]) -> str:
 
 def result_summary(folder: Path) -> dict[str, Any]:
     """The publishable summary of one run folder (whitelisted fields only)."""
-    summary = read_json(folder / SUMMARY)
-    manifest = read_json(folder / MANIFEST)
+    store = RunStore(folder)
+    summary = store.read_summary().model_dump(mode="json")
+    manifest = store.read_manifest().model_dump(mode="json")
     dataset = dict(summary["dataset"])
     source = str(dataset.get("source", ""))
     if not source.startswith("hf://"):
@@ -91,8 +92,6 @@ def check_no_text(payload: str, texts: set[str], where: str) -> None:
 
 
 def publish_runs(run_paths: list[Path], out_dir: Path) -> list[Path]:
-    from harness.report_data import find_run_folders
-
     written = []
     for folder in find_run_folders(run_paths):
         result = result_summary(folder)

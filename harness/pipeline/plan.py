@@ -6,17 +6,18 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.chains import chained_data, resolve_chain
-from harness.datasources import load_task_data
+from harness.pipeline.chains import chained_data, resolve_chain
+from harness.data import load_task_data
 from harness.errors import OnkobenchError
-from harness.paths import confined_path
-from harness.evaluation import RunOutcome, run_task_variant
-from harness.models import ModelConfig, load_model_config
-from harness.prompt_packs import apply_prompt_pack
+from harness.config.io import confined_path
+from harness.pipeline.run import RunOutcome, run_task_variant
+from harness.config.models import ModelConfig, load_model_config
+from harness.config.prompt_packs import apply_prompt_pack
 from harness.runners import create_runner
 from harness.runners.base import Runner
-from harness.suites import load_suite
-from harness.tasks import Task, TaskData, load_task
+from harness.config.suites import load_suite
+from harness.config.tasks import Task, load_task
+from harness.data import TaskData
 
 
 @dataclass(frozen=True)

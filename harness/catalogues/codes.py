@@ -38,9 +38,16 @@ def find_morphology_codes(text: str) -> list[FoundCode]:
     return [FoundCode(f"{h}/{b}") for h, b in _MORPHOLOGY.findall(text)]
 
 
-
-
 def first_icd10_code(text: object) -> str | None:
     """The first ICD-10 code in a text (for gold answers written as sentences), or None."""
     found = find_icd10_codes(str(text)) if text is not None else []
     return found[0].code if found else None
+
+
+SECONDARY_NEOPLASMS = frozenset({"C77", "C78", "C79"})
+"""ICD-10 categories of secondary (metastatic) neoplasms: never the code of a primary tumour."""
+
+
+def is_neoplasm(code: str) -> bool:
+    """ICD-10 chapter II (neoplasms): C00-D48."""
+    return code[:1] == "C" or (code[:1] == "D" and code[1:3].isdigit() and int(code[1:3]) <= 48)

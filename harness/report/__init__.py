@@ -1,0 +1,1 @@
+"""The static leaderboard: page data (pages), published reference rows (published), rendering (site)."""
