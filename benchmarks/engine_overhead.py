@@ -31,8 +31,9 @@ def main() -> None:
     from _tiny import TASK, demo_data, model_config_file, tiny_llama
     from harness.data import load_task_data
     from harness.pipeline.run import run_task_variant
+    from harness.pipeline.spec import RunSpec
     from harness.config.models import load_model_config
-    from harness.prompts import PromptRenderer, build_requests
+    from harness.prompts import build_requests
     from harness.runners.vllm import VLLMRunner
     from harness.config.tasks import load_task
 
@@ -42,8 +43,7 @@ def main() -> None:
     task = load_task(TASK)
     data = load_task_data(task, demo_data(tmp, args.copies))
     variant = task.variant(args.variant)
-    requests = build_requests(task, variant, data.samples, config.identity(), config.chat_template_kwargs_for_requests(),
-                              renderer=PromptRenderer(task, variant))
+    requests = build_requests(task, variant, data.samples, config)
     runner = VLLMRunner(config, config_path.parent)
     sampling = runner._sampling_params(requests[0].sampling, None)
     messages = [list(r.messages) for r in requests]
@@ -59,7 +59,8 @@ def main() -> None:
 
     def onkobench(rep: int) -> float:
         started = time.perf_counter()
-        run_task_variant(task, variant.name, config, data, tmp / f"runs-{rep}", get_runner=lambda: runner, progress=False)
+        spec = RunSpec(task, variant, config, data, config_path.parent)
+        run_task_variant(spec, tmp / f"runs-{rep}", get_runner=lambda: runner, progress=False)
         return time.perf_counter() - started
 
     bare_s, onko_s = [], []

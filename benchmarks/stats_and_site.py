@@ -68,7 +68,7 @@ def _paired_and_site(results: list[tuple[dict, np.ndarray]], folder: Path) -> tu
         (folder / f"{result['run_id']}.json").write_text(json.dumps(result), encoding="utf-8")
     started = time.perf_counter()
     tables = build_tables(load_rows([folder]), None)
-    n_tests = sum(paired_matrix(table)["n_tests"] for table in tables)
+    n_tests = sum(paired_matrix(table).n_tests for table in tables)
     paired = time.perf_counter() - started
     started = time.perf_counter()
     build_site([folder], folder / "site")

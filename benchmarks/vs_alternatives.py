@@ -33,6 +33,7 @@ def _prepared(work: Path) -> dict:
 def side_onkobench(work: Path) -> dict:
     from harness.data import load_task_data
     from harness.pipeline.run import run_task_variant
+    from harness.pipeline.spec import RunSpec
     from harness.config.models import load_model_config
     from harness.runners.vllm import VLLMRunner
     from harness.config.tasks import load_task
@@ -45,7 +46,8 @@ def side_onkobench(work: Path) -> dict:
     started = time.perf_counter()
     task = load_task(prep["task"])
     data = load_task_data(task, prep["data"])
-    outcome = run_task_variant(task, prep["variant"], config, data, work / "onkobench-runs", lambda: runner, progress=False)
+    spec = RunSpec(task, task.variant(prep["variant"]), config, data, Path(prep["config"]).parent)
+    outcome = run_task_variant(spec, work / "onkobench-runs", lambda: runner, progress=False)
     return {"startup_s": startup, "run_s": time.perf_counter() - started, "accuracy": outcome.summary.metrics["accuracy"].value}
 
 
@@ -83,8 +85,9 @@ def side_transformers_loop(work: Path, batch_size: int) -> dict:
 def prepare(work: Path, copies: int, variant_name: str) -> int:
     from _tiny import TASK, demo_data, model_config_file, tiny_llama
     from harness.data import load_task_data
+    from harness.config.models import load_model_config
     from harness.lmeval.export import export_lmeval
-    from harness.prompts import PromptRenderer, build_requests
+    from harness.prompts import build_requests
     from harness.config.tasks import load_task
 
     model = tiny_llama(work)
@@ -93,7 +96,7 @@ def prepare(work: Path, copies: int, variant_name: str) -> int:
     task = load_task(TASK)
     data = load_task_data(task, data_path)
     variant = task.variant(variant_name)
-    requests = build_requests(task, variant, data.samples, "x", {}, renderer=PromptRenderer(task, variant))
+    requests = build_requests(task, variant, data.samples, load_model_config(str(config))[0])
     with (work / "prompts.jsonl").open("w", encoding="utf-8") as handle:
         for r in requests:
             handle.write(json.dumps({"id": r.sample_id, "messages": list(r.messages), "max_tokens": r.sampling.max_tokens,

@@ -78,7 +78,7 @@ def _entries(kind: str) -> Iterator[tuple[str, str]]:
         from harness.runners import RUNNERS
 
         for name in RUNNERS:
-            yield name, ""
+            yield name, _first_line(RUNNERS.get(name))
     elif kind == "models":
         from harness.config.models import MODELS_DIR, load_model_config
 
@@ -126,8 +126,7 @@ def run_command(suite_name, task_name, variants, models, out_dir, data_path, pro
 
     plan = plan_runs(suite_name, task_name, variants, models, data_path, tuple(chains) + (("gold",) if gold else ()),
                      prompts_dir=prompts_dir, allow_remote_code=trust_remote_code)
-    for outcome in run_plan(plan, out_dir, prompts_dir=prompts_dir, limit=limit, progress=not no_progress,
-                            runs_dir=runs_dir):
+    for outcome in run_plan(plan, out_dir, limit=limit, progress=not no_progress, runs_dir=runs_dir):
         summary = outcome.summary
         primary = summary.primary_metric
         est = summary.primary

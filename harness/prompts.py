@@ -14,6 +14,7 @@ from jinja2 import meta
 from harness.data import read_jsonl
 from harness.errors import OnkobenchError
 from harness.records import Request, Sampling, stable_hash
+from harness.config.models import ModelConfig
 from harness.config.tasks import Task, Turn, Variant
 from harness.data import Sample
 from harness.registry import Registry
@@ -150,27 +151,22 @@ class PromptRenderer:
 
 
 def build_requests(
-    task: Task,
-    variant: Variant,
-    samples: Sequence[Sample],
-    model_identity: dict[str, Any],
-    chat_template_kwargs: dict[str, Any] | None = None,
-    prompts_dir: Path | None = None,
-    renderer: PromptRenderer | None = None,
-    reasoning_budget: int = 0,
-    adapter: str | None = None,
+    task: Task, variant: Variant, samples: Sequence[Sample], config: ModelConfig, renderer: PromptRenderer | None = None,
 ) -> list[Request]:
     """One Request per sample (or per query); deterministic for the same inputs.
 
-    ``reasoning_budget`` adds new tokens for a reasoning model's trace on top of the answer budget.
+    ``renderer``: the variant's renderer (with its prompt pack); default: the task folder's templates.
+    A reasoning model's ``reasoning_budget`` adds new tokens for its trace on top of the answer budget.
     """
-    renderer = renderer or PromptRenderer(task, variant, prompts_dir)
+    renderer = renderer or PromptRenderer(task, variant)
     gen = task.generation_for(variant)
     sampling = Sampling(
-        max_tokens=gen.max_tokens + reasoning_budget, temperature=gen.temperature, top_p=gen.top_p, seed=gen.seed,
-        stop=gen.stop,
+        max_tokens=gen.max_tokens + (config.reasoning_budget or 0), temperature=gen.temperature, top_p=gen.top_p,
+        seed=gen.seed, stop=gen.stop,
     )
-    kwargs = dict(chat_template_kwargs or {})
+    model_identity = config.identity()
+    kwargs = config.chat_template_kwargs_for_requests()
+    adapter = config.adapter.name if config.adapter else None
     sampling_fields = asdict(sampling)  # what stable_hash would make of it, once instead of per request
     shot_ids = tuple(str(s["id"]) for s in renderer.shots)
     requests = []

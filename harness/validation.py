@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -9,7 +10,7 @@ from pydantic import ValidationError
 from harness.config.io import error_lines, read_yaml
 from harness.errors import OnkobenchError
 from harness.config.models import MODELS_DIR, ModelConfig
-from harness.results import RESULT_KIND
+from harness.results import RESULT_KIND, PublishedResult
 from harness.config.suites import SUITES_DIR, Suite
 from harness.config.tasks import default_tasks_dir, load_task_file, task_files
 
@@ -37,7 +38,7 @@ def check_model(path: Path, allow_remote_code: bool = False) -> list[str]:
         errors.append(f"{path}: trust_remote_code: refused (runs code from the model repository)")
     if config.name != path.stem:
         errors.append(f"{path}: name: {config.name!r} differs from the file name {path.stem!r}")
-    if config.runner in ("vllm", "transformers") and config.wheel_file is None and config.revision is None:
+    if config.runner_class.loads_weights and config.wheel_file is None and config.revision is None:
         errors.append(f"{path}: revision: required for hub models (pin the commit you evaluated)")
     if config.adapter is not None and config.adapter.hub_id and config.adapter.revision is None:
         errors.append(f"{path}: adapter.revision: required for hub adapters")
@@ -124,8 +125,6 @@ def check_path(path: Path, allow_remote_code: bool = False) -> list[str]:
     return check_model(path, allow_remote_code)
 
 
-RESULT_FIELDS = ("kind", "run_id", "task", "variant", "primary_metric", "metrics", "model", "model_config",
-                 "model_config_hash", "dataset", "correct", "provenance")
 TEXT_KEYS = frozenset({"text", "output", "outputs", "raw_text", "reasoning", "messages", "prompt", "snippet", "responses"})
 MAX_STRING = 300
 """No field of a result needs a string this long; a longer one is treated as leaked text."""
@@ -142,54 +141,55 @@ def _walk_strings(value: object, path: str = ""):
         yield path, value
 
 
-def check_result(path: Path) -> list[str]:
-    """A published result: fields present, the config hash matches the model config file, no text."""
-    import json
+def _load_result(path: Path) -> tuple[PublishedResult | None, list[str]]:
+    """A published result and every problem with it: the schema, leaked text, the config hash.
 
+    The text check walks the file as written, so a field the schema does not know is searched too.
+    """
     from harness.config.models import load_model_config
 
     try:
-        result = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        return [f"{path}: not valid JSON ({err})"]
-    errors = [f"{path}: {field}: missing" for field in RESULT_FIELDS if field not in result]
-    if errors:
-        return errors
-    if result["kind"] != RESULT_KIND:
-        return [f"{path}: kind: expected {RESULT_KIND}"]
-    for field_path, text in _walk_strings(result):
-        key = field_path.rsplit(".", 1)[-1]
-        if key in TEXT_KEYS or len(text) > MAX_STRING:
-            errors.append(f"{path}: {field_path}: looks like sample text or model output; results carry none")
-    if not all(isinstance(v, int) and v in (0, 1) for v in result["correct"].values()):
-        errors.append(f"{path}: correct: values must be 0 or 1")
-    name = result["model"].get("name")
-    runner = result["model"].get("runner")
-    if runner not in ("external",):
+        return None, [f"{path}: not valid JSON ({err})"]
+    if not isinstance(data, dict) or data.get("kind") != RESULT_KIND:
+        return None, [f"{path}: kind: expected {RESULT_KIND}"]
+    errors = [f"{path}: {field_path}: looks like sample text or model output; results carry none"
+              for field_path, text in _walk_strings(data)
+              if field_path.rsplit(".", 1)[-1] in TEXT_KEYS or len(text) > MAX_STRING]
+    try:
+        result = PublishedResult.model_validate(data)
+    except ValidationError as err:
+        return None, [*error_lines(err, str(path)), *errors]
+    name = result.model.name
+    if result.model.runner != "external":
         try:
-            config, _ = load_model_config(str(name), allow_remote_code=True)
+            config, _ = load_model_config(name, allow_remote_code=True)
         except OnkobenchError:
             errors.append(f"{path}: model.name: no config {name!r} in leaderboards/models")
         else:
-            if config.config_hash() != result["model_config_hash"]:
+            if config.config_hash() != result.model_config_hash:
                 errors.append(f"{path}: model_config_hash: does not match leaderboards/models/{name}.yaml (rerun or republish)")
-    return errors
+    return (None if errors else result), errors
+
+
+def check_result(path: Path) -> list[str]:
+    """A published result: the ``PublishedResult`` schema, no text, the config hash matches the model config file."""
+    return _load_result(path)[1]
 
 
 def check_results_dir(folder: Path) -> list[str]:
     """Every result file, and for a folder named after a suite: each model has every task of the suite."""
-    import json
-
     from harness.config.suites import load_suite
 
-    files = sorted(folder.glob("*.json"))
-    errors = [line for path in files for line in check_result(path)]
+    loaded = [_load_result(path) for path in sorted(folder.glob("*.json"))]
+    errors = [line for _, lines in loaded for line in lines]
     if (SUITES_DIR / f"{folder.name}.yaml").exists() and not errors:
         suite, _ = load_suite(folder.name)
         have: dict[str, set[str]] = {}
-        for path in files:
-            result = json.loads(path.read_text(encoding="utf-8"))
-            have.setdefault(result["model"]["name"], set()).add(result["task"])
+        for result, _ in loaded:
+            assert result is not None  # no errors: every file loaded
+            have.setdefault(result.model.name, set()).add(result.task)
         for model, tasks in sorted(have.items()):
             missing = [t.task for t in suite.tasks if t.task not in tasks and (t.models is None or model in t.models or model in t.baselines)]
             if missing:

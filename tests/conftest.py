@@ -1,32 +1,12 @@
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-import sys
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/support helpers
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-
-
-def _materialise_catalogue_fixtures() -> Path:
-    """The hand-written catalogue fixtures under their real file names, in a catalogue-shaped folder."""
-    import tempfile
-
-    sources = FIXTURES / "catalogue-sources"
-    target = Path(tempfile.mkdtemp(prefix="onkobench-catalogue-fixtures-")) / "catalogues"
-    for neutral, real in json.loads((sources / "layout.json").read_text(encoding="utf-8")).items():
-        (target / real).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(sources / neutral, target / real)
-    return target
-
-
-CATALOGUE_FIXTURES = _materialise_catalogue_fixtures()
+from support.files import FIXTURES
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,12 +42,3 @@ def mini_tasks(tmp_path: Path) -> Path:
 def mini_task_file(mini_tasks: Path) -> Path:
     return mini_tasks / "mini" / "coding.yaml"
 
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -14,7 +14,7 @@ from harness.config.models import ModelConfig
 from harness.report.site import build_site
 from harness.config.tasks import load_task_file
 
-from conftest import REPO_ROOT
+from support.files import REPO_ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")
@@ -26,6 +26,8 @@ SHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 def site(tmp_path_factory) -> Path:
     from fake_runner import ScriptedRunner
 
+    from harness.pipeline.spec import RunSpec
+
     root = tmp_path_factory.mktemp("browser")
     task_file = REPO_ROOT / "tests" / "fixtures" / "tasks" / "mini" / "coding.yaml"
     task = load_task_file(task_file)
@@ -36,7 +38,8 @@ def site(tmp_path_factory) -> Path:
         ("bad", {"a": EVIL, "b": "", "c": "C80", "d": "x", "e": "y"}, 0.002),
     ):
         config = ModelConfig(name=name, runner="baseline", display_name=f"Model {name} {EVIL if name == 'bad' else ''}")
-        run_task_variant(task, "zero", config, data, root / "runs", lambda a=answers, d=delay: ScriptedRunner(a, d), progress=False)
+        spec = RunSpec(task, task.variant("zero"), config, data)
+        run_task_variant(spec, root / "runs", lambda a=answers, d=delay: ScriptedRunner(a, d), progress=False)
     build_site([root / "runs"], root / "site")
     return root / "site"
 

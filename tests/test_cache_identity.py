@@ -18,8 +18,10 @@ ADAPTER = {"name": "lora", "path": "lora", "base_model": "org/model", "rank": 8}
 
 
 def run(task, out: Path, config: ModelConfig) -> int:
+    from harness.pipeline.spec import RunSpec
+
     runner = ScriptedRunner({"a": "C61"})
-    run_task_variant(task, "zero", config, load_task_data(task), out, lambda: runner, progress=False)
+    run_task_variant(RunSpec(task, task.variant("zero"), config, load_task_data(task)), out, lambda: runner, progress=False)
     return len(runner.seen)
 
 

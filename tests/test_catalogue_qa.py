@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from harness.families.catalogue_qa.build import BFARM_NOTICE, SETS, Candidate, SetReport, deduplicate, stratified_split
 from harness.cli import main
 
-from conftest import CATALOGUE_FIXTURES, REPO_ROOT, read_jsonl
+from support.files import CATALOGUE_FIXTURES, REPO_ROOT, read_jsonl
 
 FIXTURE_ROOT = CATALOGUE_FIXTURES
 

@@ -35,7 +35,7 @@ from harness.catalogues import (
 from harness.catalogues import locate
 from harness.errors import OnkobenchError
 
-from conftest import CATALOGUE_FIXTURES
+from support.files import CATALOGUE_FIXTURES
 
 FIX = CATALOGUE_FIXTURES
 ICD = FIX / "icd10gm" / "2099"

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from harness.data import load_task_data
 from harness.errors import OnkobenchError
 from harness.config.tasks import load_all_tasks
 
-from conftest import FIXTURES
+from support.files import FIXTURES
 
 SNIPPETS = FIXTURES / "tasks" / "mini" / "data" / "snippets.jsonl"
 

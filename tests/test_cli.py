@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from harness.cli import main
 
-from conftest import write_jsonl
+from support.files import write_jsonl
 
 BASELINES = ["--model", "baseline-lexicon-exact", "--model", "baseline-lexicon-fuzzy"]
 

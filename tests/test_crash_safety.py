@@ -21,7 +21,7 @@ from harness.pipeline.run import run_task_variant
 from harness.config.models import ModelConfig
 from harness.config.tasks import load_task_file
 
-from conftest import write_jsonl
+from support.files import write_jsonl
 
 HERE = Path(__file__).resolve().parent
 N = 200
@@ -66,16 +66,17 @@ def test_twenty_random_kills_then_resume(mini_task_file: Path, tmp_path: Path) -
     keys = [json.loads(line)["sample_id"] for line in responses.read_text(encoding="utf-8").splitlines()]
     assert sorted(keys) == sorted(f"s{i:03d}" for i in range(N))  # each exactly once
     resumed = json.loads((responses.parent / "summary.json").read_text(encoding="utf-8"))
+    from harness.pipeline.spec import RunSpec
+
     task = load_task_file(mini_task_file)
-    fresh = run_task_variant(task, "zero", ModelConfig(name="scripted", runner="baseline"), load_task_data(task, data),
-                             tmp_path / "fresh", lambda: ScriptedRunner(ANSWERS), progress=False)
+    spec = RunSpec(task, task.variant("zero"), ModelConfig(name="scripted", runner="baseline"), load_task_data(task, data))
+    fresh = run_task_variant(spec, tmp_path / "fresh", lambda: ScriptedRunner(ANSWERS), progress=False)
     assert resumed["metrics"] == fresh.summary.model_dump(mode="json")["metrics"]
 
 
 DISK_FULL = r"""
 import resource, runpy, signal, sys
-*args, here, limit = sys.argv[1:]
-sys.path.insert(0, here)
+*args, limit = sys.argv[1:]
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing the process
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), int(limit)))
 sys.argv = args
@@ -90,7 +91,7 @@ def test_full_disk_stops_cleanly_then_resumes(mini_task_file: Path, tmp_path: Pa
     cli = [sys.executable, "-m", "harness.cli", "run", "--task", str(mini_task_file), "--variant", "zero", "--data", str(data),
            "--model", "baseline-lexicon-exact", "--out", str(out), "--no-progress"]
     limit = "20000"  # files may grow to 20 kB only: the manifest fits, the responses do not
-    result = subprocess.run([sys.executable, "-c", DISK_FULL, "onkobench", *cli[3:], str(HERE), limit],
+    result = subprocess.run([sys.executable, "-c", DISK_FULL, "onkobench", *cli[3:], limit],
                             env=env, capture_output=True, text=True)
     assert result.returncode == 2, result.stderr
     assert "no space left to write" in result.stderr and "rerun the same command" in result.stderr

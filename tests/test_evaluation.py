@@ -17,15 +17,18 @@ from harness.pipeline.run import run_task_variant
 from harness.config.models import ModelConfig
 from harness.config.tasks import load_task_file
 
-from conftest import read_jsonl
+from support.files import read_jsonl
 
 CONFIG = ModelConfig(name="scripted", runner="baseline")
 HERE = Path(__file__).resolve().parent
 
 
 def run(task_file: Path, out: Path, runner: ScriptedRunner, variant: str = "zero"):
+    from harness.pipeline.spec import RunSpec
+
     task = load_task_file(task_file)
-    return run_task_variant(task, variant, CONFIG, load_task_data(task), out, lambda: runner, progress=False)
+    spec = RunSpec(task, task.variant(variant), CONFIG, load_task_data(task))
+    return run_task_variant(spec, out, lambda: runner, progress=False)
 
 
 def test_run_writes_manifest_responses_scores_summary(mini_task_file: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from harness.data import load_task_data
 from harness.errors import OnkobenchError
 from harness.config.tasks import load_all_tasks
 
-from conftest import write_jsonl
+from support.files import write_jsonl
 
 ROWS = [
     {"question": "Welcher ICD-10-GM-Code gilt für Prostatakarzinom?", "answer": "Der Code ist C61."},

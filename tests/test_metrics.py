@@ -1,30 +1,13 @@
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from harness.scoring import METRICS, compute_metrics
 from harness.scoring.metrics import ScoredSample
-from harness.stats import bootstrap_interval, ranks_with_ties, wilson_interval
 
 
 def sample(status: str = "ok", **values) -> ScoredSample:
     return ScoredSample("x", None, status, "", None, None, values)
-
-
-def test_wilson_textbook_value() -> None:
-    # Wilson 95% interval for 8/10 (Newcombe 1998, method 3): 0.4902 to 0.9433
-    est = wilson_interval(8, 10)
-    assert est.value == pytest.approx(0.8)
-    assert est.lo == pytest.approx(0.4902, abs=1e-4)
-    assert est.hi == pytest.approx(0.9433, abs=1e-4)
-
-
-def test_wilson_edges() -> None:
-    assert wilson_interval(0, 10).lo == pytest.approx(0.0, abs=1e-12)
-    assert wilson_interval(10, 10).hi == pytest.approx(1.0, abs=1e-12)
-    assert math.isnan(wilson_interval(0, 0).value)
 
 
 def test_accuracy_counts_malformed_as_wrong() -> None:
@@ -59,131 +42,6 @@ def test_binary_metrics_by_hand() -> None:
     assert m["f1"].method == "bootstrap"
 
 
-def test_bootstrap_is_seeded() -> None:
-    import numpy as np
-
-    data = np.array([1, 0, 1, 1, 0, 1, 0, 1], dtype=float)
-    a = bootstrap_interval(data, lambda stack: stack.mean(axis=-1))
-    b = bootstrap_interval(data, lambda stack: stack.mean(axis=-1))
-    assert (a.lo, a.hi) == (b.lo, b.hi)
-    assert a.value == pytest.approx(5 / 8)
-
-
-def test_ranks_with_ties() -> None:
-    # A [0.8, 0.9] is above C's whole interval, B overlaps both
-    intervals = [(0.8, 0.9), (0.6, 0.85), (0.5, 0.7)]
-    assert ranks_with_ties(intervals) == [1, 1, 2]
-
-
 def test_every_metric_documented() -> None:
     for name in METRICS:
         assert METRICS.get(name).__doc__, name
-
-
-def test_clopper_pearson_matches_the_studys_ceiling() -> None:
-    from harness.stats import clopper_pearson_interval
-
-    # Lenz et al.: the label-quality ceiling 60-79 % exact and 81-94 % partial are the
-    # Clopper-Pearson intervals of 70/100 and 89/100
-    exact, partial = clopper_pearson_interval(70, 100), clopper_pearson_interval(89, 100)
-    assert (round(exact.lo, 2), round(exact.hi, 2)) == (0.60, 0.79)
-    assert (round(partial.lo, 2), round(partial.hi, 2)) == (0.81, 0.94)
-
-
-def test_mcnemar_exact_textbook() -> None:
-    from scipy.stats import binomtest
-
-    from harness.stats import mcnemar_exact
-
-    # discordant pairs 10 vs 2: two-sided exact binomial p = 0.0386 (e.g. Fagerland et al. 2013, exact McNemar)
-    assert mcnemar_exact(10, 2) == pytest.approx(0.03857, abs=1e-4)
-    assert mcnemar_exact(10, 2) == pytest.approx(binomtest(2, 12, 0.5).pvalue)
-    assert mcnemar_exact(0, 0) == 1.0
-
-
-def test_paired_comparison() -> None:
-    from harness.stats import paired_comparison
-
-    a = [1] * 30 + [0] * 10 + [1] * 10 + [0] * 50
-    b = [1] * 30 + [0] * 10 + [0] * 10 + [1] * 2 + [0] * 48
-    result = paired_comparison(a, b)
-    assert (result.only_a, result.only_b, result.n) == (10, 2, 100)
-    assert result.difference == pytest.approx(0.08)
-    assert result.lo < 0.08 < result.hi and result.lo > 0
-
-
-def test_holm_adjustment_textbook() -> None:
-    from harness.stats import holm_adjust
-
-    # Holm (1979) step-down: p = 0.01, 0.04, 0.03, 0.005 with m = 4
-    assert holm_adjust([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
-
-
-def test_cluster_bootstrap_moves_clusters_together() -> None:
-    import numpy as np
-
-    from harness.stats import cluster_bootstrap_interval
-
-    values = np.array([1, 1, 1, 1, 0, 0, 0, 0], dtype=float)
-    clusters = ["a", "a", "a", "a", "b", "b", "b", "b"]
-    est = cluster_bootstrap_interval(values, clusters)
-    assert est.value == pytest.approx(0.5)
-    # two clusters: a resample holds a twice, b twice, or one each -> only 0, 0.5 and 1 are possible
-    assert (est.lo, est.hi) == (0.0, 1.0)
-    same = cluster_bootstrap_interval(values, clusters)
-    assert (same.lo, same.hi) == (est.lo, est.hi)
-
-
-def test_mcnemar_for_many_pairs_equals_scipy_binomtest() -> None:
-    import numpy as np
-    from scipy.stats import binomtest
-
-    from harness.stats import mcnemar_exact_many
-
-    grid = [(a, b) for a in range(0, 25) for b in range(0, 25)]
-    many = mcnemar_exact_many(np.array([a for a, _ in grid]), np.array([b for _, b in grid]))
-    for (a, b), p in zip(grid, many):
-        expected = 1.0 if a + b == 0 else binomtest(a, a + b, 0.5).pvalue
-        assert p == pytest.approx(expected, rel=1e-9, abs=1e-12), (a, b)
-
-
-def test_all_pairs_at_once_equal_one_pair_at_a_time() -> None:
-    import numpy as np
-
-    from harness.stats import paired_comparisons
-
-    rng = np.random.default_rng(3)
-    correct = (rng.random((300, 6)) < np.linspace(0.3, 0.8, 6)).astype(int)
-    pairs = [(i, j) for i in range(6) for j in range(i + 1, 6)]
-    together = paired_comparisons(correct, pairs)
-    for (i, j), result in zip(pairs, together):
-        # the textbook loop: the same item draws, the mean difference per resample
-        diff = (correct[:, i] - correct[:, j]).astype(float)
-        draws = np.random.default_rng(0).integers(0, 300, size=(2000, 300))
-        lo, hi = np.quantile(diff[draws].mean(axis=1), [0.025, 0.975])
-        assert (result.lo, result.hi) == pytest.approx((lo, hi), abs=1e-12)
-        assert result.difference == pytest.approx(diff.mean())
-        assert result.only_a == int(((correct[:, i] == 1) & (correct[:, j] == 0)).sum())
-
-
-def test_bootstraps_in_blocks_equal_one_draw(monkeypatch) -> None:
-    """A large bootstrap runs block by block (bounded memory) and gives exactly the one-draw result."""
-    import numpy as np
-
-    from harness import stats
-
-    rng = np.random.default_rng(5)
-    values = (rng.random(301) < 0.6).astype(float)
-    clusters = [f"c{i // 3}" for i in range(301)]
-    correct = (rng.random((301, 3)) < 0.5).astype(int)
-
-    def run() -> tuple:
-        mean = stats.bootstrap_interval(values, lambda stack: stack.mean(axis=-1))
-        cluster = stats.cluster_bootstrap_interval(values, clusters)
-        paired = stats.paired_comparisons(correct, [(0, 1), (1, 2)])
-        return (mean.lo, mean.hi, cluster.lo, cluster.hi, *[bound for p in paired for bound in (p.lo, p.hi)])
-
-    whole = run()
-    stats._whole_draws.cache_clear()
-    monkeypatch.setattr(stats, "BLOCK_ELEMENTS", 301 * 7)  # 7 resamples per block, 286 blocks
-    assert run() == pytest.approx(whole, abs=1e-12)

@@ -37,7 +37,8 @@ def broken(tmp_path: Path, name: str, edit) -> Path:
 @pytest.mark.parametrize(
     ("name", "edit", "message"),
     [
-        ("llama-3.1-8b-instruct", lambda d: d.update(runner="tensorrt"), "runner: Input should be 'baseline'"),
+        ("llama-3.1-8b-instruct", lambda d: d.update(runner="tensorrt"), "runner: Value error, unknown runner 'tensorrt'"),
+        ("llama-3.1-8b-instruct", lambda d: d.update(runner="vlm"), "did you mean 'vllm'? (known: baseline, external,"),
         ("llama-3.1-8b-instruct", lambda d: d["engine"].update(gpu_memory_utilization=1.5), "engine.gpu_memory_utilization: Input should be less than or equal to 1"),
         ("llama-3.1-8b-instruct", lambda d: d.update(colour="blue"), "colour: Extra inputs are not permitted"),
         ("llama-3.1-8b-instruct", lambda d: d.pop("revision"), "revision: required for hub models"),

@@ -13,7 +13,7 @@ from harness.config.models import ModelConfig
 from harness.runners.openai import OpenAIRunner
 from harness.config.tasks import load_task_file
 
-from conftest import read_jsonl
+from support.files import read_jsonl
 
 
 def config(*urls: str, reasoning: bool | None = None, retries: int = 4, timeout: float = 5.0, stop_after: int = 10) -> ModelConfig:
@@ -25,10 +25,13 @@ def config(*urls: str, reasoning: bool | None = None, retries: int = 4, timeout:
 
 
 def run(task_file: Path, out: Path, cfg: ModelConfig):
+    from harness.pipeline.spec import RunSpec
+
     task = load_task_file(task_file)
     runner = OpenAIRunner(cfg, out)
     try:
-        return run_task_variant(task, "zero", cfg, load_task_data(task), out, lambda: runner, progress=False)
+        return run_task_variant(RunSpec(task, task.variant("zero"), cfg, load_task_data(task)), out, lambda: runner,
+                                progress=False)
     finally:
         runner.close()
 

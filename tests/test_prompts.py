@@ -10,15 +10,22 @@ from harness.prompts import PromptRenderer, build_requests
 from harness.pipeline.chains import ChainSource, chained_data
 from harness.config.tasks import load_all_tasks, load_task_file
 
-from conftest import CATALOGUE_FIXTURES, REPO_ROOT, write_jsonl
+from support.files import CATALOGUE_FIXTURES, REPO_ROOT, write_jsonl
 
-IDENTITY = {"name": "m", "model_id": "x", "revision": "r"}
+IDENTITY = {"name": "m", "runner": "vllm", "model_id": "x", "revision": "r"}
+
+
+def model(**changes: object):
+    """The model config the requests are built for (its identity is part of every request key)."""
+    from harness.config.models import ModelConfig
+
+    return ModelConfig.model_validate({**IDENTITY, **changes})
 
 
 def test_few_shot_turns_are_prior_chat_turns(mini_task_file: Path) -> None:
     task = load_task_file(mini_task_file)
     data = load_task_data(task)
-    requests = build_requests(task, task.variant("two-shot"), data.samples, IDENTITY)
+    requests = build_requests(task, task.variant("two-shot"), data.samples, model())
     messages = requests[0].messages
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert messages[1]["content"] == "ICD-10-GM-Code für: Harnblasenkarzinom am Dach"
@@ -32,9 +39,9 @@ def test_few_shot_turns_are_prior_chat_turns(mini_task_file: Path) -> None:
 def test_requests_are_deterministic_and_keyed_by_model(mini_task_file: Path) -> None:
     task = load_task_file(mini_task_file)
     data = load_task_data(task)
-    a = build_requests(task, task.variant("zero"), data.samples, IDENTITY)
-    b = build_requests(task, task.variant("zero"), data.samples, IDENTITY)
-    c = build_requests(task, task.variant("zero"), data.samples, {**IDENTITY, "revision": "other"})
+    a = build_requests(task, task.variant("zero"), data.samples, model())
+    b = build_requests(task, task.variant("zero"), data.samples, model())
+    c = build_requests(task, task.variant("zero"), data.samples, model(revision="other"))
     assert [r.key for r in a] == [r.key for r in b]
     assert len({r.key for r in a}) == len(a)
     assert all(x.key != y.key for x, y in zip(a, c))
@@ -61,7 +68,8 @@ def test_prompt_pack_overrides_templates(mini_task_file: Path, tmp_path: Path) -
     (pack / "question.j2").write_text("Code? {{ sample.text }}", encoding="utf-8")
     task = load_task_file(mini_task_file)
     data = load_task_data(task)
-    requests = build_requests(task, task.variant("zero"), data.samples, IDENTITY, prompts_dir=tmp_path / "pack")
+    variant = task.variant("zero")
+    requests = build_requests(task, variant, data.samples, model(), PromptRenderer(task, variant, tmp_path / "pack"))
     assert requests[0].messages[0]["content"] == "Code? Prostatakarzinom"
 
 
@@ -70,7 +78,7 @@ def test_undefined_template_variable_is_named(mini_task_file: Path) -> None:
     task = load_task_file(mini_task_file)
     data = load_task_data(task)
     with pytest.raises(OnkobenchError, match="template 'prompts/question.j2', sample a"):
-        build_requests(task, task.variant("zero"), data.samples, IDENTITY)
+        build_requests(task, task.variant("zero"), data.samples, model())
 
 
 def test_template_hash_follows_includes(tmp_path: Path) -> None:
@@ -119,7 +127,7 @@ def test_every_shipped_variant_renders(name: str, catalogue_family, tmp_path) ->
     base = base or load_task_data(task)
     for variant in task.variants.values():
         data = chained_data(task, variant, base, ChainSource(None)) if task.upstream else base
-        requests = build_requests(task, variant, data.samples[:6], IDENTITY)
+        requests = build_requests(task, variant, data.samples[:6], model())
         sent = [r for r in requests if r.skip_answer is None]
         assert sent, variant.name
         for request in sent:

@@ -10,13 +10,21 @@ from click.testing import CliRunner
 
 from harness.cli import main
 
-from conftest import write_jsonl
+from support.files import write_jsonl
 
 
 def run_suite(out: Path) -> None:
     result = CliRunner().invoke(main, ["run", "--suite", "demo", "--model", "baseline-lexicon-exact",
                                        "--model", "baseline-lexicon-fuzzy", "--out", str(out), "--no-progress"])
     assert result.exit_code == 0, result.output
+
+
+def published_demo(tmp_path: Path) -> Path:
+    """The demo suite run with baselines and published into tmp_path/results/demo."""
+    run_suite(tmp_path / "runs")
+    results = tmp_path / "results" / "demo"
+    assert CliRunner().invoke(main, ["publish", str(tmp_path / "runs"), "--out", str(results)]).exit_code == 0
+    return results
 
 
 def test_publish_writes_summaries_with_correctness(tmp_path: Path) -> None:
@@ -40,9 +48,7 @@ def test_publish_writes_summaries_with_correctness(tmp_path: Path) -> None:
 
 
 def test_validate_catches_tampered_results(tmp_path: Path) -> None:
-    run_suite(tmp_path / "runs")
-    results = tmp_path / "results" / "demo"
-    CliRunner().invoke(main, ["publish", str(tmp_path / "runs"), "--out", str(results)])
+    results = published_demo(tmp_path)
     files = sorted(results.glob("*.json"))
     first = json.loads(files[0].read_text(encoding="utf-8"))
     files[0].write_text(json.dumps({**first, "model_config_hash": "0" * 16}), encoding="utf-8")
@@ -57,9 +63,7 @@ def test_validate_catches_tampered_results(tmp_path: Path) -> None:
 
 
 def test_missing_suite_task_is_reported(tmp_path: Path) -> None:
-    run_suite(tmp_path / "runs")
-    results = tmp_path / "results" / "demo"
-    CliRunner().invoke(main, ["publish", str(tmp_path / "runs"), "--out", str(results)])
+    results = published_demo(tmp_path)
     next(results.glob("demo.tumour_detection--0--baseline-lexicon-exact.json")).unlink()
     result = CliRunner().invoke(main, ["validate", str(results)])
     assert result.exit_code == 2 and "model baseline-lexicon-exact: missing results for demo.tumour_detection" in result.output
@@ -72,6 +76,7 @@ def test_private_data_never_published(tmp_path: Path) -> None:
 
     from harness.data import load_task_data
     from harness.pipeline.run import run_task_variant
+    from harness.pipeline.spec import RunSpec
     from harness.config.models import ModelConfig
     from harness.config.tasks import load_all_tasks
 
@@ -83,7 +88,8 @@ def test_private_data_never_published(tmp_path: Path) -> None:
     data = load_task_data(task, data_file)
     quoting = {str(i): json.dumps([snippets[i]]) for i in range(6)}  # outputs that quote the whole snippet
     config = ModelConfig(name="baseline-lexicon-exact", runner="baseline", options={"method": "lexicon_exact", "lexicon": "x"})
-    run_task_variant(task, "0", config, data, tmp_path / "runs", lambda: ScriptedRunner(quoting), progress=False)
+    run_task_variant(RunSpec(task, task.variant("0"), config, data), tmp_path / "runs", lambda: ScriptedRunner(quoting),
+                     progress=False)
     out = tmp_path / "results"
     result = CliRunner().invoke(main, ["publish", str(tmp_path / "runs"), "--out", str(out)])
     written = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
@@ -100,18 +106,39 @@ def test_publish_refuses_when_text_would_leak(tmp_path: Path, monkeypatch) -> No
     import harness.results as publish
 
     run_suite(tmp_path / "runs")
-    original = publish.result_summary
+    original = publish.published_result
 
-    def leaky(folder: Path) -> dict:
-        summary = original(folder)
-        summary["dataset"]["private"] = True
+    def leaky(folder: Path) -> publish.PublishedResult:
+        result = original(folder)
         rows = [json.loads(l) for l in (folder / "responses.jsonl").read_text(encoding="utf-8").splitlines()]
         long = next((r["text"] for r in rows if len(r["text"]) >= publish.MIN_TEXT_CHECK), None)
-        summary["note"] = long or ""
-        return summary
+        # model_copy does not validate: a field that would carry an output, as a bug might add it
+        return result.model_copy(update={"dataset": {**result.dataset, "private": True},
+                                         "provenance": {**result.provenance, "note": long or ""}})
 
-    monkeypatch.setattr(publish, "result_summary", leaky)
+    monkeypatch.setattr(publish, "published_result", leaky)
     result = CliRunner().invoke(main, ["publish", str(tmp_path / "runs" / "demo.tumour_detection--0--baseline-lexicon-fuzzy"),
                                        "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "refusing to publish" in result.output
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_result_schema_errors_and_format_1(tmp_path: Path) -> None:
+    """A result file is checked against PublishedResult (file and field named); a format-1 file still reads."""
+    from harness.report.pages import load_rows
+    from harness.results import RESULT_FORMAT
+
+    results = published_demo(tmp_path)
+    files = sorted(results.glob("*.json"))
+    first = json.loads(files[0].read_text(encoding="utf-8"))
+    assert first["format"] == RESULT_FORMAT == 2 and "model_config" in first
+    files[0].write_text(json.dumps({**first, "format": 1}), encoding="utf-8")  # the same fields, as format 1 wrote them
+    assert CliRunner().invoke(main, ["validate", str(results)]).exit_code == 0
+    assert {row.summary.format for row in load_rows([results])} == {2}
+    broken = {key: value for key, value in first.items() if key != "task"}
+    broken["correct"] = {**first["correct"], "x": 2}
+    files[0].write_text(json.dumps(broken), encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(results)])
+    assert result.exit_code == 2
+    assert f"{files[0]}: task: Field required" in result.output
+    assert f"{files[0]}: correct: Value error, values must be 0 or 1" in result.output

@@ -59,6 +59,8 @@ def parse(path: Path) -> TableParser:
 
 
 def make_runs(task_file: Path, out: Path) -> None:
+    from harness.pipeline.spec import RunSpec
+
     task = load_task_file(task_file)
     data = load_task_data(task)
     evil = '<script>alert(1)</script><img src=x onerror="alert(2)">'
@@ -68,7 +70,8 @@ def make_runs(task_file: Path, out: Path) -> None:
         "bad": {"a": evil, "b": "", "c": "C80", "d": "x", "e": "y"},
     }.items():
         config = ModelConfig(name=name, runner="baseline", display_name=f"Model <b>{name}</b>")
-        run_task_variant(task, "zero", config, data, out, lambda a=answers: ScriptedRunner(a), progress=False)
+        run_task_variant(RunSpec(task, task.variant("zero"), config, data), out, lambda a=answers: ScriptedRunner(a),
+                         progress=False)
 
 
 def test_index_ranks_and_escapes(mini_task_file: Path, tmp_path: Path) -> None:
@@ -137,6 +140,7 @@ def test_published_rows_beside_same_data_only(mini_task_file: Path, tmp_path: Pa
 
 
 def test_draw_spread_and_reasoning_overhead(mini_task_file: Path, tmp_path: Path) -> None:
+    from harness.pipeline.spec import RunSpec
     from harness.report.pages import build_tables
 
     text = mini_task_file.read_text(encoding="utf-8").replace("k: 2}", "k: 2, sampler: random, seed: 5, draws: 3}")
@@ -148,13 +152,15 @@ def test_draw_spread_and_reasoning_overhead(mini_task_file: Path, tmp_path: Path
     answers = [{"a": "C61"}, {"a": "C61", "b": "C67.2"}, {"a": "C61", "b": "C67.2", "c": "C34.1"}]
     for i, given in enumerate(answers):
         config = ModelConfig(name="m", runner="baseline")
-        run_task_variant(task, f"two-shot@{i}", config, data, tmp_path / "runs", lambda g=given: ScriptedRunner(g), progress=False)
+        spec = RunSpec(task, task.variant(f"two-shot@{i}"), config, data)
+        run_task_variant(spec, tmp_path / "runs", lambda g=given: ScriptedRunner(g), progress=False)
     for reasoning, delay in ((True, 0.02), (False, 0.005)):
         config = ModelConfig.model_validate({"name": f"r-{reasoning}", "runner": "transformers", "model_id": "x/y",
                                              "revision": "r", "reasoning": reasoning})
-        run_task_variant(task, "zero", config, data, tmp_path / "runs", lambda d=delay: ScriptedRunner({"a": "C61"}, delay_s=d), progress=False)
+        spec = RunSpec(task, task.variant("zero"), config, data)
+        run_task_variant(spec, tmp_path / "runs", lambda d=delay: ScriptedRunner({"a": "C61"}, delay_s=d), progress=False)
     (table,) = build_tables(sorted((tmp_path / "runs").iterdir()))
     (spread,) = table.draw_spreads
-    assert (spread["variant"], spread["n"], spread["min"], spread["max"]) == ("two-shot", 3, 0.2, 0.6)
-    on = next(r for r in table.rows if r.summary["model"]["name"] == "r-True")
+    assert (spread.variant, spread.n, spread.min, spread.max) == ("two-shot", 3, 0.2, 0.6)
+    on = next(r for r in table.rows if r.model_name == "r-True")
     assert table.reasoning_overhead(on)["time"] == pytest.approx(4.0, rel=0.01)  # 0.02 s vs 0.005 s per item

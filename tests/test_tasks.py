@@ -8,7 +8,7 @@ from harness.data import load_task_data
 from harness.errors import OnkobenchError
 from harness.config.tasks import load_all_tasks, load_task, load_task_file
 
-from conftest import write_jsonl
+from support.files import write_jsonl
 
 
 def test_demo_tasks_load_with_data() -> None:

@@ -14,7 +14,7 @@ from harness.config.prompt_packs import apply_prompt_pack
 from harness.prompts import build_requests
 from harness.config.tasks import load_all_tasks
 
-from conftest import FIXTURES, REPO_ROOT, read_jsonl, write_jsonl
+from support.files import FIXTURES, REPO_ROOT, read_jsonl, write_jsonl
 
 MINI_SNIPPETS = FIXTURES / "tasks" / "mini" / "data" / "snippets.jsonl"
 FAKE_STUDY = FIXTURES / "fake_urollmeval"
@@ -63,7 +63,9 @@ def test_skipped_queries_are_recorded(tmp_path: Path) -> None:
 
     base = load_task_data(task, data)
     verify = chained_data(task, task.variant("0-verify"), base, ChainSource(None))
-    requests = build_requests(task, task.variant("0-verify"), verify.samples, {"name": "m"})
+    from harness.config.models import ModelConfig
+
+    requests = build_requests(task, task.variant("0-verify"), verify.samples, ModelConfig(name="m", runner="baseline"))
     assert [(r.sample_id, r.skip_answer, r.query_item) for r in requests] == [
         ("0/0", "Nein", None),
         ("1/0", None, {"diagnosis": "Prostatakarzinom", "date": "03/2019"}),
@@ -79,6 +81,7 @@ def test_verify_run_with_scripted_answers(tmp_path: Path) -> None:
 
     from harness.pipeline.chains import ChainSource, chained_data
     from harness.pipeline.run import run_task_variant
+    from harness.pipeline.spec import RunSpec
     from harness.config.models import ModelConfig
 
     data = tmp_path / "snips.jsonl"
@@ -99,7 +102,8 @@ def test_verify_run_with_scripted_answers(tmp_path: Path) -> None:
 
                 yield Response(key=request.key, text="Ja" if request.query_item["date"] == "03/2019" else "Nein")
 
-    outcome = run_task_variant(task, "0-verify", ModelConfig(name="s", runner="baseline"), chained, tmp_path, lambda: DateRunner({}), progress=False)
+    spec = RunSpec(task, variant, ModelConfig(name="s", runner="baseline"), chained)
+    outcome = run_task_variant(spec, tmp_path, lambda: DateRunner({}), progress=False)
     rows = read_jsonl(outcome.folder / "responses.jsonl")
     assert sorted(r["finish_reason"] or "" for r in rows) == ["", "", "skipped_by_rule"]
     scores = {s["sample_id"]: s for s in read_jsonl(outcome.folder / "scores.jsonl")}
@@ -180,18 +184,20 @@ def test_import_study_prompts_renders_exactly(tmp_path: Path) -> None:
     diagnosis = "Adenokarzinom {# x #}"
     study = _call_builders(FAKE_STUDY, {1: [[s] for s in snippets], 2: [[s, diagnosis] for s in snippets],
                                         3: [[s, diagnosis] for s in snippets]})
+    from harness.config.models import ModelConfig
     from harness.data import Sample
 
+    model = ModelConfig(name="m", runner="baseline")
     for step, variants in ((1, ["0", "2-uro", "2-gyn"]), (2, ["0-uro", "0-uro-ctx"]), (3, ["0"])):
         task = tasks[f"urollmeval.step{step}"]
         for variant in variants:
             for index, text in enumerate(snippets):
                 sample = Sample("0", {"text": text, "diagnosis": diagnosis}, None)
-                (request,) = build_requests(task, task.variant(variant), [sample], {"name": "m"})
+                (request,) = build_requests(task, task.variant(variant), [sample], model)
                 assert list(request.messages) == study[str(step)]["results"][variant][index], (step, variant)
     verify_task = tasks["urollmeval.step3"]
     sample = Sample("0", {"text": "Prostatakarzinom ED 03/2019", "diagnosis": "Prostatakarzinom", "diagnoses": ["Prostatakarzinom"]}, None)
-    (request,) = build_requests(verify_task, verify_task.variant("0-verify"), [sample], {"name": "m"})
+    (request,) = build_requests(verify_task, verify_task.variant("0-verify"), [sample], model)
     assert request.messages[-1]["content"] == "Prostatakarzinom ED 03/2019\nIst 03/2019 das ED-Datum von Prostatakarzinom? 03/2019?"
     assert len(request.messages) == 3
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from harness.cli import main
 
-from conftest import REPO_ROOT
+from support.files import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 SNIPPETS = REPO_ROOT / "tasks" / "demo" / "data" / "snippets.jsonl"

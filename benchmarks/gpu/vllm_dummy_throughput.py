@@ -73,7 +73,7 @@ def prefix_order_comparison(runner, task, data, config) -> dict:
     from harness.prompts import build_requests
     from harness.runners.vllm import prefix_order
 
-    per_variant = [build_requests(task, task.variant(name), data.samples, config.identity())
+    per_variant = [build_requests(task, task.variant(name), data.samples, config)
                    for name in ("3-shot", *task.expand_variant("3-shot-random"))]
     naive = [r for group in zip(*per_variant) for r in group]  # interleaved: every prefix in turn
     runner.llm.reset_prefix_cache()
@@ -90,8 +90,8 @@ def reasoning_comparison(runner, task, data, config, budget: int = 256) -> dict:
     variant = task.variant("0")
     sides = {}
     for label, thinking, extra in (("off", False, 0), ("on", True, budget)):
-        requests = build_requests(task, variant, data.samples, config.identity(), {"enable_thinking": thinking},
-                                  reasoning_budget=extra)
+        side = config.model_copy(update={"reasoning": thinking, "reasoning_budget": extra or None})
+        requests = build_requests(task, variant, data.samples, side)
         start = time.perf_counter()
         responses = list(runner.generate(requests))
         wall = time.perf_counter() - start
@@ -141,7 +141,7 @@ def main() -> None:
     results = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor(),
                "engine": runner.describe(), "engine_init_s": round(init_s, 2), "shape": LLAMA_8B_SHAPE, "variants": {}}
     for variant in ("0", "3-shot"):
-        requests = build_requests(task, task.variant(variant), data.samples, config.identity())
+        requests = build_requests(task, task.variant(variant), data.samples, config)
         start = time.perf_counter()
         responses = list(runner.generate(requests))
         wall = time.perf_counter() - start

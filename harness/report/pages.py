@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from harness.errors import OnkobenchError
-from harness.stats import holm_adjust, paired_comparisons, ranks_with_ties
-from harness.results import RESULT_KIND
-from harness.store import RunStore, is_summary_file, read_json, run_folders_under
-
+from harness.stats import PairedComparison, holm_adjust, paired_comparisons, ranks_with_ties
+from harness.results import PublishedResult, ResultSummary, read_result
+from harness.store import MetricEstimate, ModelSummary, RunStore, is_summary_file, run_folders_under
 
 
 @dataclass
 class Row:
     """One line of a leaderboard table: a model on a task variant (a local run or a published result)."""
 
-    summary: dict[str, Any]
+    summary: ResultSummary
     folder: Path | None
     """The run folder for local runs; None for a published result (no per-sample data)."""
     rank: int = 0
@@ -30,28 +28,28 @@ class Row:
     @cached_property
     def correct(self) -> dict[str, int]:
         """Per-item correctness keyed by sample id, for paired comparisons."""
-        if "correct" in self.summary:
-            return {str(k): int(v) for k, v in self.summary["correct"].items()}
+        if isinstance(self.summary, PublishedResult):
+            return self.summary.correct
         return RunStore(self.folder).correctness() if self.folder is not None else {}
 
     @property
     def label(self) -> str:
-        return f"{self.summary['model']['display_name']} [{self.summary['variant']}]"
+        return f"{self.summary.model.display_name} [{self.summary.variant}]"
 
     @property
     def model_name(self) -> str:
-        return self.summary["model"]["name"]
+        return self.summary.model.name
 
     @property
     def run_id(self) -> str:
-        return self.summary["run_id"]
+        return self.summary.run_id
 
-    def metric(self, name: str) -> dict[str, Any] | None:
-        return self.summary["metrics"].get(name)
+    def metric(self, name: str) -> MetricEstimate | None:
+        return self.summary.metrics.get(name)
 
     @property
-    def primary(self) -> dict[str, Any]:
-        return self.summary["metrics"][self.summary["primary_metric"]]
+    def primary(self) -> MetricEstimate:
+        return self.summary.primary
 
 
 @dataclass
@@ -65,6 +63,29 @@ class PublishedRef:
     """Measured on the same data set as this table (else shown apart, never ranked with it)."""
 
 
+@dataclass(frozen=True)
+class BandRef:
+    """A reference range (e.g. the label-quality ceiling) and the study it comes from."""
+
+    lo: float
+    hi: float
+    label: str
+    source: str
+
+
+@dataclass(frozen=True)
+class DrawSpread:
+    """The spread of one model's score over several random few-shot draws of a variant."""
+
+    model: str
+    variant: str
+    n: int
+    min: float
+    max: float
+    mean: float
+    sd: float
+
+
 @dataclass
 class TaskTable:
     """Rows that can be ranked together: one task, one dataset, one upstream chain."""
@@ -73,55 +94,56 @@ class TaskTable:
     family: str
     primary_metric: str
     metric_order: list[str]
+    fingerprint: str
+    """The data the rows are compared on (a chained step's base data set)."""
     rows: list[Row] = field(default_factory=list)
     dataset: dict[str, Any] = field(default_factory=dict)
     upstream: dict[str, Any] | None = None
     answer_kind: str = ""
     published: list[PublishedRef] = field(default_factory=list)
-    bands: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Metric -> reference band (lo, hi, label, source) drawn behind that metric's bars."""
+    bands: dict[str, BandRef] = field(default_factory=dict)
+    """Metric -> reference band drawn behind that metric's bars."""
 
     def reasoning_overhead(self, row: Row) -> dict[str, float] | None:
         """For a reasoning-on row: time and output tokens per item relative to the same model with reasoning off."""
-        model = row.summary["model"]
-        if model.get("reasoning") is not True or not model.get("model_id"):
+        model = row.summary.model
+        if model.reasoning is not True or not model.model_id:
             return None
         for other in self.rows:
-            o = other.summary["model"]
-            if (o.get("reasoning") is False and o.get("model_id") == model.get("model_id") and o.get("revision") == model.get("revision")
-                    and o.get("adapter") == model.get("adapter") and other.summary["variant"] == row.summary["variant"]):
+            o = other.summary.model
+            if (o.reasoning is False and o.model_id == model.model_id and o.revision == model.revision
+                    and o.adapter == model.adapter and other.summary.variant == row.summary.variant):
                 factors = {}
-                on_s, off_s = row.summary["latency"].get("seconds_per_item"), other.summary["latency"].get("seconds_per_item")
+                on_s, off_s = row.summary.latency.get("seconds_per_item"), other.summary.latency.get("seconds_per_item")
                 if on_s and off_s:
                     factors["time"] = on_s / off_s
-                on_t, off_t = row.summary["tokens"].get("mean_n_output_tokens"), other.summary["tokens"].get("mean_n_output_tokens")
+                on_t, off_t = row.summary.tokens.get("mean_n_output_tokens"), other.summary.tokens.get("mean_n_output_tokens")
                 if on_t and off_t:
                     factors["tokens"] = on_t / off_t
                 return factors or None
         return None
 
     @property
-    def draw_spreads(self) -> list[dict[str, Any]]:
+    def draw_spreads(self) -> list[DrawSpread]:
         """Per model and few-shot variant with several random draws (``name@i``): the spread of the score."""
         groups: dict[tuple[str, str], list[float]] = {}
         for row in self.rows:
-            variant = row.summary["variant"]
-            value = row.primary.get("value")
+            variant = row.summary.variant
+            value = row.primary.value
             if "@" in variant and value is not None:
-                groups.setdefault((row.summary["model"]["display_name"], variant.split("@")[0]), []).append(value)
+                groups.setdefault((row.summary.model.display_name, variant.split("@")[0]), []).append(value)
         spreads = []
         for (model, variant), values in sorted(groups.items()):
             if len(values) > 1:
                 mean = sum(values) / len(values)
                 sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-                spreads.append({"model": model, "variant": variant, "n": len(values), "min": min(values),
-                                "max": max(values), "mean": mean, "sd": sd})
+                spreads.append(DrawSpread(model, variant, len(values), min(values), max(values), mean, sd))
         return spreads
 
     @property
     def anchor(self) -> str:
         tag = (self.upstream or {}).get("tag")
-        return f"{self.task}--{self.dataset.get('base_fingerprint', self.dataset.get('fingerprint', ''))[:8]}" + (f"--{tag}" if tag else "")
+        return f"{self.task}--{self.fingerprint[:8]}" + (f"--{tag}" if tag else "")
 
     @property
     def chain_label(self) -> str:
@@ -142,17 +164,10 @@ class TaskTable:
         for name in self.metric_order:
             if name in (self.primary_metric, "p_malformed"):
                 continue
-            if name == "p_error" and not any((r.metric(name) or {}).get("value") for r in self.rows):
+            if name == "p_error" and not any((estimate := r.metric(name)) is not None and estimate.value for r in self.rows):
                 continue
             shown.append(name)
         return shown
-
-
-def _is_result(path: Path) -> bool:
-    try:
-        return json.loads(path.read_text(encoding="utf-8")).get("kind") == RESULT_KIND
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        return False
 
 
 def load_rows(paths: list[Path]) -> list[Row]:
@@ -160,15 +175,17 @@ def load_rows(paths: list[Path]) -> list[Row]:
     rows: list[Row] = []
     for path in paths:
         if path.is_file():
-            if not _is_result(path):
+            published = read_result(path)
+            if published is None:
                 raise OnkobenchError(f"{path}: not a published onkobench result")
-            rows.append(Row(read_json(path), None))
+            rows.append(Row(published, None))
             continue
         for folder in run_folders_under(path):
-            rows.append(Row(RunStore(folder).read_summary().model_dump(mode="json"), folder))
-        for result in sorted(path.rglob("*.json")) if path.is_dir() else []:
-            if not is_summary_file(result) and result.parent.name != "static" and _is_result(result):
-                rows.append(Row(read_json(result), None))
+            rows.append(Row(RunStore(folder).read_summary(), folder))
+        for result_path in sorted(path.rglob("*.json")) if path.is_dir() else []:
+            if not is_summary_file(result_path) and result_path.parent.name != "static":
+                if (published := read_result(result_path)) is not None:
+                    rows.append(Row(published, None))
     if not rows:
         raise OnkobenchError(f"no run results (scored run folders or published *.json) under {', '.join(map(str, paths))}")
     return rows
@@ -176,19 +193,17 @@ def load_rows(paths: list[Path]) -> list[Row]:
 
 def _primary_value(row: Row) -> float:
     """The primary metric for ordering; a row without one goes below every scored row (0.0 included)."""
-    value = row.primary.get("value")
+    value = row.primary.value
     return -math.inf if value is None else value
 
 
 def _interval(row: Row) -> tuple[float, float]:
-    lo, hi = row.primary.get("lo"), row.primary.get("hi")
+    lo, hi = row.primary.lo, row.primary.hi
     return (math.nan if lo is None else lo, math.nan if hi is None else hi)
 
 
-def _table_key(summary: dict[str, Any]) -> tuple[str, str, str]:
-    dataset = summary["dataset"]
-    upstream = summary.get("upstream") or {}
-    return (summary["task"], dataset.get("base_fingerprint", dataset["fingerprint"]), upstream.get("tag") or "")
+def _table_key(summary: ResultSummary) -> tuple[str, str, str]:
+    return (summary.task, summary.table_fingerprint, (summary.upstream or {}).get("tag") or "")
 
 
 def _attach_published(tables: dict[tuple[str, str, str], TaskTable], published_dir: Path | None) -> None:
@@ -198,7 +213,7 @@ def _attach_published(tables: dict[tuple[str, str, str], TaskTable], published_d
         for table in tables.values():
             for band in reference.bands:
                 if band.answer_kind == table.answer_kind:
-                    table.bands[band.metric] = {"lo": band.lo, "hi": band.hi, "label": band.label, "source": reference.source}
+                    table.bands[band.metric] = BandRef(band.lo, band.hi, band.label, reference.source)
             if (table.upstream or {}).get("tag") == "gold":
                 continue  # the studies report chained results, not gold-input ones
             same_data = table.dataset.get("source", "").startswith(reference.dataset)
@@ -214,24 +229,19 @@ def build_tables(sources: list[Path] | list[Row], published_dir: Path | None = N
     tables: dict[tuple[str, str, str], TaskTable] = {}
     for row in rows:
         summary = row.summary
-        if not summary.get("task") or "metrics" not in summary:
-            raise OnkobenchError(f"{row.folder}: not a run summary")
         key = _table_key(summary)
         if key not in tables:
-            order = summary.get("metric_order") or list(summary["metrics"])
             tables[key] = TaskTable(
-                summary["task"], summary["family"], summary["primary_metric"], order,
-                dataset=summary["dataset"], upstream=summary.get("upstream"), answer_kind=summary.get("answer_kind", ""),
+                summary.task, summary.family, summary.primary_metric, summary.metric_order, summary.table_fingerprint,
+                dataset=summary.dataset, upstream=summary.upstream, answer_kind=summary.answer_kind,
             )
         tables[key].rows.append(row)
     _attach_published(tables, published_dir)
     for table in tables.values():
-        table.rows.sort(key=lambda r: (-_primary_value(r), r.summary["model"]["name"], r.summary["variant"]))
+        table.rows.sort(key=lambda r: (-_primary_value(r), r.model_name, r.summary.variant))
         for row, rank in zip(table.rows, ranks_with_ties([_interval(r) for r in table.rows])):
             row.rank = rank
     return [tables[key] for key in sorted(tables)]
-
-
 
 
 SIGNIFICANCE = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
@@ -245,7 +255,30 @@ MATRIX_ROWS = 50
 """A task page compares at most this many rows pairwise (the best by the primary metric): 1,225 pairs."""
 
 
-def paired_matrix(table: TaskTable, limit: int = MATRIX_ROWS) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PairCell:
+    """Row minus column on their shared items: difference with its paired-bootstrap interval, McNemar p."""
+
+    difference: float
+    lo: float
+    hi: float
+    p: float
+    p_holm: float
+    mark: str
+    n: int
+
+
+@dataclass(frozen=True)
+class PairedMatrix:
+    rows: list[Row]
+    cells: dict[tuple[str, str], PairCell]
+    """(row run id, column run id) -> cell, both ways round."""
+    n_tests: int
+    left_out: int
+    """Rows with items beyond the ``limit`` best, not compared."""
+
+
+def paired_matrix(table: TaskTable, limit: int = MATRIX_ROWS) -> PairedMatrix:
     """Pairs of rows on the same items: accuracy difference, exact McNemar p, Holm-adjusted across the table."""
     with_items = [r for r in table.rows if r.correct]
     rows = sorted(with_items, key=lambda r: -_primary_value(r))[:limit]
@@ -253,7 +286,7 @@ def paired_matrix(table: TaskTable, limit: int = MATRIX_ROWS) -> dict[str, Any]:
     by_items: dict[tuple[str, ...], list[int]] = {}
     for position, row in enumerate(rows):
         by_items.setdefault(tuple(sorted(row.correct)), []).append(position)
-    pairs: list[tuple[Row, Row, Any]] = []
+    pairs: list[tuple[Row, Row, PairedComparison]] = []
     for items, members in by_items.items():
         if len(members) < 2:
             continue
@@ -264,30 +297,40 @@ def paired_matrix(table: TaskTable, limit: int = MATRIX_ROWS) -> dict[str, Any]:
     position = {id(row): i for i, row in enumerate(rows)}
     pairs.sort(key=lambda pair: (position[id(pair[0])], position[id(pair[1])]))
     adjusted = holm_adjust([c.p_value for _, _, c in pairs])
-    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    cells: dict[tuple[str, str], PairCell] = {}
     for (a, b, comparison), p_holm in zip(pairs, adjusted):
-        cell = {"difference": comparison.difference, "lo": comparison.lo, "hi": comparison.hi,
-                "p": comparison.p_value, "p_holm": p_holm, "mark": significance_mark(p_holm), "n": comparison.n}
+        cell = PairCell(comparison.difference, comparison.lo, comparison.hi, comparison.p_value, p_holm,
+                        significance_mark(p_holm), comparison.n)
         cells[(a.run_id, b.run_id)] = cell
-        cells[(b.run_id, a.run_id)] = {**cell, "difference": -comparison.difference, "lo": -comparison.hi, "hi": -comparison.lo}
-    return {"rows": rows, "cells": cells, "n_tests": len(pairs), "left_out": len(with_items) - len(rows)}
+        cells[(b.run_id, a.run_id)] = replace(cell, difference=-comparison.difference, lo=-comparison.hi, hi=-comparison.lo)
+    return PairedMatrix(rows, cells, len(pairs), len(with_items) - len(rows))
 
 
-def few_shot_gains(table: TaskTable, zero_shot: str = "0") -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class FewShotGain:
+    model: str
+    """The model's display name."""
+    variant: str
+    zero_shot: float
+    value: float
+    gain: float
+    """``value - zero_shot``."""
+
+
+def few_shot_gains(table: TaskTable, zero_shot: str = "0") -> list[FewShotGain]:
     """Per model: each variant's primary score minus its zero-shot score (variant ``0``)."""
     by_model: dict[str, dict[str, Row]] = {}
     for row in table.rows:
-        by_model.setdefault(row.model_name, {})[row.summary["variant"]] = row
+        by_model.setdefault(row.model_name, {})[row.summary.variant] = row
     gains = []
     for model, variants in sorted(by_model.items()):
         base = variants.get(zero_shot)
-        if base is None or base.primary.get("value") is None:
+        if base is None or base.primary.value is None:
             continue
         for name, row in sorted(variants.items()):
-            if name != zero_shot and row.primary.get("value") is not None:
-                gains.append({"model": row.summary["model"]["display_name"], "variant": name,
-                              "zero_shot": base.primary["value"], "value": row.primary["value"],
-                              "gain": row.primary["value"] - base.primary["value"]})
+            if name != zero_shot and row.primary.value is not None:
+                gains.append(FewShotGain(row.summary.model.display_name, name, base.primary.value, row.primary.value,
+                                         row.primary.value - base.primary.value))
     return gains
 
 
@@ -302,45 +345,67 @@ class ChartPoint:
     run_id: str
 
 
-CHART = {"width": 520, "height": 300, "left": 52, "right": 16, "top": 14, "bottom": 40}
+@dataclass(frozen=True)
+class ParetoChart:
+    """An SVG chart in pixels: the plot area runs from (left, top) to (plot_right, plot_bottom)."""
+
+    points: list[ChartPoint]
+    frontier: str
+    """SVG polyline points joining the frontier, left to right."""
+    x_ticks: list[tuple[float, float]]
+    """(pixel x, seconds) per power of ten in range."""
+    y_ticks: list[tuple[float, float]]
+    """(pixel y, score)."""
+    band: BandRef | None
+    width: ClassVar[int] = 520
+    height: ClassVar[int] = 300
+    left: ClassVar[int] = 52
+    right: ClassVar[int] = 16
+    top: ClassVar[int] = 14
+    bottom: ClassVar[int] = 40
+    plot_right: ClassVar[int] = width - right
+    plot_bottom: ClassVar[int] = height - bottom
 
 
-def pareto_chart(table: TaskTable) -> dict[str, Any] | None:
+def pareto_chart(table: TaskTable) -> ParetoChart | None:
     """Accuracy against seconds per item (log scale); the frontier = rows no other row beats on both."""
-    points = [(r, r.summary["latency"].get("seconds_per_item"), r.primary.get("value")) for r in table.rows]
-    points = [(r, x, y) for r, x, y in points if x and y is not None and x > 0]
-    if len(points) < 2:
+    points = [(r, r.summary.latency.get("seconds_per_item"), r.primary.value) for r in table.rows]
+    measured = [(r, x, y) for r, x, y in points if x and y is not None and x > 0]
+    if len(measured) < 2:
         return None
-    xs = [math.log10(x) for _, x, _ in points]
+    xs = [math.log10(x) for _, x, _ in measured]
     lo, hi = min(xs), max(xs)
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
-    width = CHART["width"] - CHART["left"] - CHART["right"]
-    height = CHART["height"] - CHART["top"] - CHART["bottom"]
+    width = ParetoChart.plot_right - ParetoChart.left
+    height = ParetoChart.plot_bottom - ParetoChart.top
     chart_points = []
-    for (row, x, y), lx in zip(points, xs):
-        dominated = any(ox <= x and oy >= y and (ox < x or oy > y) for _, ox, oy in points)
-        chart_points.append(ChartPoint(row.label, x, y, CHART["left"] + (lx - lo) / (hi - lo) * width,
-                                       CHART["top"] + (1 - y) * height, not dominated, row.run_id))
+    for (row, x, y), lx in zip(measured, xs):
+        dominated = any(ox <= x and oy >= y and (ox < x or oy > y) for _, ox, oy in measured)
+        chart_points.append(ChartPoint(row.label, x, y, ParetoChart.left + (lx - lo) / (hi - lo) * width,
+                                       ParetoChart.top + (1 - y) * height, not dominated, row.run_id))
     frontier = sorted((p for p in chart_points if p.on_frontier), key=lambda p: p.px)
     ticks = [10 ** e for e in range(math.floor(lo), math.ceil(hi) + 1)]
-    return {
-        **CHART,
-        "points": chart_points,
-        "frontier": " ".join(f"{p.px:.1f},{p.py:.1f}" for p in frontier),
-        "x_ticks": [(CHART["left"] + (math.log10(t) - lo) / (hi - lo) * width, t) for t in ticks if lo <= math.log10(t) <= hi],
-        "y_ticks": [(CHART["top"] + (1 - v) * height, v) for v in (0, 0.25, 0.5, 0.75, 1.0)],
-        "band": table.bands.get(table.primary_metric),
-        "plot_bottom": CHART["top"] + height,
-        "plot_right": CHART["left"] + width,
-    }
+    return ParetoChart(
+        points=chart_points,
+        frontier=" ".join(f"{p.px:.1f},{p.py:.1f}" for p in frontier),
+        x_ticks=[(ParetoChart.left + (math.log10(t) - lo) / (hi - lo) * width, t) for t in ticks if lo <= math.log10(t) <= hi],
+        y_ticks=[(ParetoChart.top + (1 - v) * height, v) for v in (0, 0.25, 0.5, 0.75, 1.0)],
+        band=table.bands.get(table.primary_metric),
+    )
 
 
-def model_pages(tables: list[TaskTable]) -> dict[str, dict[str, Any]]:
+@dataclass
+class ModelPage:
+    model: ModelSummary
+    entries: list[tuple[TaskTable, Row]] = field(default_factory=list)
+    """Every (table, row) the model appears in."""
+
+
+def model_pages(tables: list[TaskTable]) -> dict[str, ModelPage]:
     """Per model: its metadata and every (table, row) it appears in."""
-    pages: dict[str, dict[str, Any]] = {}
+    pages: dict[str, ModelPage] = {}
     for table in tables:
         for row in table.rows:
-            page = pages.setdefault(row.model_name, {"model": row.summary["model"], "entries": []})
-            page["entries"].append((table, row))
+            pages.setdefault(row.model_name, ModelPage(row.summary.model)).entries.append((table, row))
     return pages

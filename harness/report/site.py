@@ -16,7 +16,7 @@ from harness.config.io import REPO_ROOT
 from harness.report.pages import (
     TaskTable, build_tables, few_shot_gains, load_rows, model_pages, paired_matrix, pareto_chart,
 )
-from harness.store import RunStore
+from harness.store import RunManifest, RunStore
 
 REPORTS_DIR = REPO_ROOT / "reports"
 SAMPLE_ROW_LIMIT = 5000
@@ -82,10 +82,10 @@ def _sample_rows(folder: Path | None) -> list[dict[str, Any]]:
     return rows
 
 
-def _manifest(folder: Path | None) -> dict[str, Any]:
+def _manifest(folder: Path | None) -> RunManifest | None:
     """A local run's manifest for its page; a published result has none."""
     store = RunStore(folder) if folder is not None else None
-    return store.read_manifest().model_dump(mode="json") if store is not None and store.exists() else {}
+    return store.read_manifest() if store is not None and store.exists() else None
 
 
 def build_site(sources: list[Path], out_dir: Path, published_dir: Path | None = None) -> Path:
@@ -112,6 +112,7 @@ def build_site(sources: list[Path], out_dir: Path, published_dir: Path | None = 
                 sample_limit=SAMPLE_ROW_LIMIT,
             )
             _write_text(out_dir / "runs" / f"{_slug(row.run_id)}.html", page)
-    for name, page_data in model_pages(tables).items():
-        _write_text(out_dir / "models" / f"{_slug(name)}.html", env.get_template("model.html").render(root="..", **page_data))
+    for name, model_page in model_pages(tables).items():
+        page = env.get_template("model.html").render(root="..", model=model_page.model, entries=model_page.entries)
+        _write_text(out_dir / "models" / f"{_slug(name)}.html", page)
     return index

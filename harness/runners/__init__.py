@@ -5,14 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.config.models import ModelConfig
-from harness.registry import Registry
+from harness.runner_registry import RUNNERS
 from harness.runners.base import Runner
 
-RUNNERS: Registry[type] = Registry("runner")
-RUNNERS.add("baseline", "harness.runners.baseline:BaselineRunner")
-RUNNERS.add("transformers", "harness.runners.transformers:TransformersRunner")
-RUNNERS.add("vllm", "harness.runners.vllm:VLLMRunner")
-RUNNERS.add("openai", "harness.runners.openai:OpenAIRunner")
+__all__ = ["RUNNERS", "Runner", "create_runner"]
 
 
 def create_runner(config: ModelConfig, config_dir: Path, peers: tuple[ModelConfig, ...] = ()) -> Runner:
@@ -20,5 +16,5 @@ def create_runner(config: ModelConfig, config_dir: Path, peers: tuple[ModelConfi
 
     ``peers``: other configs that will share this engine (their LoRA adapters are loaded with it).
     """
-    cls = RUNNERS.get(config.runner)
+    cls = config.runner_class
     return cls(config, config_dir, peers=peers) if peers else cls(config, config_dir)

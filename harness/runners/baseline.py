@@ -16,7 +16,7 @@ from harness.errors import OnkobenchError
 from harness.config.models import ModelConfig
 from harness.records import Request, Response
 from harness.registry import Registry
-from harness.runners.base import resolve_config_path
+from harness.runners.base import Runner, resolve_config_path
 from harness.config.io import read_yaml
 
 DETECTION_KIND = "tumour_mentions"
@@ -75,21 +75,27 @@ class CatalogueIndex:
         return self.exact[best[0]] if best else None
 
 
-def check_answer_kind(config: ModelConfig, answer_kind: str, task: str) -> None:
-    """Refuse, before any request, a baseline method that cannot answer a task of this kind."""
-    method = config.options.get("method")
-    if answer_kind not in method_answer_kinds(str(method)):
-        raise OnkobenchError(f"baseline {config.name} ({method}) cannot answer {answer_kind} tasks ({task})")
-
-
 def _normalise(text: str) -> str:
     return " " + re.sub(r"\s+", " ", text.casefold()).strip() + " "
 
 
-class BaselineRunner:
-    """``lexicon_exact``: longest lexicon term found in the text; ``lexicon_fuzzy``: rapidfuzz best match,
+class BaselineRunner(Runner):
+    """Deterministic non-LLM baselines (lexicon, keywords, catalogue lookup), answering in each task's format.
+
+    ``lexicon_exact``: longest lexicon term found in the text; ``lexicon_fuzzy``: rapidfuzz best match,
     and for detection keyword stems with negation cues per sentence; ``catalogue_lookup``: the catalogue's
     own texts; methods families register (``BASELINE_METHODS``) answer by their own rule."""
+
+    uses_prompt = False
+    needs_model = False
+    engine_packages = ("onkobench", "rapidfuzz")
+
+    @classmethod
+    def check_task(cls, config: ModelConfig, answer_kind: str, task_name: str) -> None:
+        """Refuse, before any request, a baseline method that cannot answer a task of this kind."""
+        method = config.options.get("method")
+        if answer_kind not in method_answer_kinds(str(method)):
+            raise OnkobenchError(f"baseline {config.name} ({method}) cannot answer {answer_kind} tasks ({task_name})")
 
     def __init__(self, config: ModelConfig, config_dir: Path) -> None:
         options = dict(config.options)

@@ -16,6 +16,7 @@ from typing import Any
 from harness.errors import OnkobenchError, RunnerUnavailableError
 from harness.config.models import ModelConfig
 from harness.records import Request, Response
+from harness.runners.base import Runner
 from harness.runners.reasoning import split_reasoning
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -26,7 +27,17 @@ class _Retryable(Exception):
     pass
 
 
-class OpenAIRunner:
+class OpenAIRunner(Runner):
+    """OpenAI-compatible chat server(s) (e.g. ``vllm serve``), round-robin with retries and backoff."""
+
+    engine_packages = ("httpx",)
+
+    @classmethod
+    def check_config(cls, config: ModelConfig) -> None:
+        super().check_config(config)
+        if config.server is None:
+            raise ValueError("runner 'openai' needs server.endpoints")
+
     def __init__(self, config: ModelConfig, config_dir: Path) -> None:
         import httpx
 

@@ -11,7 +11,7 @@ from typing import Any
 from harness.errors import OnkobenchError
 from harness.config.models import ModelConfig
 from harness.records import Request, Response
-from harness.runners.base import local_or_hub, missing_extra, resolve_config_path
+from harness.runners.base import Runner, local_or_hub, missing_extra, resolve_config_path
 from harness.runners.reasoning import split_reasoning
 
 DEFAULT_BATCH_SIZE = 8
@@ -22,8 +22,11 @@ def _truncate_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
-class TransformersRunner:
-    """Loads a hub id, a local folder, or a GGUF file (dequantised by transformers + gguf)."""
+class TransformersRunner(Runner):
+    """Hugging Face transformers: a hub id, a local folder, or a GGUF file (dequantised by transformers + gguf)."""
+
+    loads_weights = True
+    engine_packages = ("transformers", "torch")
 
     def __init__(self, config: ModelConfig, config_dir: Path) -> None:
         try:

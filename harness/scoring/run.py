@@ -11,7 +11,7 @@ import numpy as np
 
 from harness.scoring import ModelOutput, ScoredSample, ScoreTable, compute_metrics, score_stream
 from harness.store import ModelSummary, ResponseIndex, ResponseReader, RunManifest, RunStore, RunSummary
-from harness.config.tasks import Task
+from harness.config.tasks import Task, Variant
 from harness.data import Sample, TaskData
 
 
@@ -132,14 +132,16 @@ def _stored_outputs(
 
 
 def score_stored(
-    store: RunStore, manifest: RunManifest, task: Task, data: TaskData, queries: Mapping[str, Sequence[Query]],
-    index: ResponseIndex | None = None,
+    store: RunStore, manifest: RunManifest, task: Task, variant: Variant | None, data: TaskData,
+    queries: Mapping[str, Sequence[Query]], index: ResponseIndex | None = None,
 ) -> RunSummary:
-    """Score the stored responses of ``queries`` (sample id -> its queries), write scores and summary, return the summary."""
+    """Score the stored responses of ``queries`` (sample id -> its queries), write scores and summary, return the summary.
+
+    ``variant``: the run's variant (its parser overrides the task's); None for outputs scored from a file without one.
+    """
     index = index if index is not None else store.response_index()
     table = ScoreTable()
     stats = ResponseStats()
-    variant = task.variants.get(manifest.variant)  # None for outputs scored from a file (variant 'external')
 
     def rows() -> Iterator[dict[str, Any]]:
         with store.open_responses() as reader:
