@@ -26,7 +26,10 @@ demo: install
 	$(BIN)/onkobench run --suite urollmeval-demo --out $(RUNS)
 	$(BIN)/onkobench report $(RUNS) --out $(SITE)
 
-# the published leaderboard: built from the committed result summaries only
+# the published leaderboard: built from the committed result files only. validate checks every config, task and
+# result (metrics recomputed from the per-item outcomes); report, given a results folder, loads only its result
+# files and refuses to build while any of them fails validation (a run folder, summary, link or unknown file there
+# included), so nothing unvalidated becomes a page.
 site: install
 	$(BIN)/onkobench validate
 	$(BIN)/onkobench report leaderboards/results --out $(SITE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 from collections.abc import Iterator
 import sys
 from pathlib import Path
@@ -38,6 +39,11 @@ class _Group(click.Group):
                 raise _UserError(
                     f"no space left to write {err.filename or 'results'} ({err.strerror}); what finished is stored, "
                     "free some space and rerun the same command to continue"
+                ) from err
+            if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise _UserError(
+                    f"{err.filename or 'a file'}: {err.strerror}; check its permissions (an output folder must be "
+                    "writable, see --out) and rerun the same command (what finished is stored)"
                 ) from err
             raise
 
@@ -119,14 +125,20 @@ def list_command(kind: str) -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N samples (for a quick check).")
 @click.option("--trust-remote-code", is_flag=True, help="Allow model configs that set trust_remote_code (runs their code).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--wait", is_flag=True,
+              help="When another run is writing the same run folder, wait for it to finish instead of exiting.")
 def run_command(suite_name, task_name, variants, models, out_dir, data_path, prompts_dir, chains, gold, runs_dir, limit,
-                trust_remote_code, no_progress) -> None:
+                trust_remote_code, no_progress, wait) -> None:
     """Run models on tasks; an interrupted run continues where it stopped when rerun."""
     from harness.pipeline.plan import plan_runs, run_plan
+    from harness.store import RunStore
 
     plan = plan_runs(suite_name, task_name, variants, models, data_path, tuple(chains) + (("gold",) if gold else ()),
                      prompts_dir=prompts_dir, allow_remote_code=trust_remote_code)
-    for outcome in run_plan(plan, out_dir, limit=limit, progress=not no_progress, runs_dir=runs_dir):
+    for outcome in run_plan(plan, out_dir, limit=limit, progress=not no_progress, runs_dir=runs_dir, wait=wait):
+        if outcome.n_quarantined:
+            click.echo(f"warning: {outcome.n_quarantined} unreadable line(s) of the stored responses moved to "
+                       f"{RunStore(outcome.folder).quarantine_path}; their samples were run again", err=True)
         summary = outcome.summary
         primary = summary.primary_metric
         est = summary.primary
@@ -165,12 +177,25 @@ def score_command(task_name, data_path, outputs_path, lmeval_samples, variant, m
             raise click.UsageError("--lm-eval-samples needs --variant (the variant the lm-eval task was exported from)")
         records = iter_lmeval_records(lmeval_samples, LmEvalBridge(task, variant))
     source = outputs_path or lmeval_samples
-    name = model_name or source.stem
+    name = _model_name(model_name, source)
     outcome = score_outputs_file(task, data, source, out_dir, name, records, variant)
-    click.echo(f"{task.name}: {len(data.samples)} samples, statuses {outcome.summary.status_counts}")
+    click.echo(f"{task.name}: {outcome.summary.n_samples} samples, statuses {outcome.summary.status_counts}")
     for metric, est in outcome.summary.metrics.items():
         click.echo(f"  {metric:<28} {_fmt(est)}")
     click.echo(f"written to {outcome.folder}")
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+"""A model name as ModelConfig allows it (it becomes part of a folder name)."""
+
+
+def _model_name(given: str | None, source: Path) -> str:
+    """``--name`` as given (checked), else a valid name made from the file name: ``my outputs (1).jsonl`` -> ``my-outputs-1``."""
+    if given is not None:
+        if not _NAME.match(given):
+            raise _UserError(f"--name {given!r}: use letters, digits, '.', '_' and '-', starting with a letter or digit")
+        return given
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", source.stem).strip("-._") or "outputs"
 
 
 @main.group("export")
@@ -257,15 +282,15 @@ def build_tasks_command(root, out_dir, icd10gm_year, alphaid_year, icdo3_year, o
 @click.option("--trust-remote-code", is_flag=True, help="Accept configs that set trust_remote_code.")
 def validate_command(paths, trust_remote_code) -> None:
     """Check model configs, suites and task definitions (default: all shipped ones); one line per problem."""
-    from harness.validation import check_path, default_targets
+    from harness.validation import default_targets, validate_paths
 
     targets = list(paths) or default_targets()
-    problems = [line for target in targets for line in check_path(target, trust_remote_code)]
-    for line in problems:
+    checked = validate_paths(targets, trust_remote_code)
+    for line in checked.problems:
         click.echo(line, err=True)
-    if problems:
-        raise _UserError(f"{len(problems)} problem(s) in {len(targets)} file(s)")
-    click.echo(f"ok: {len(targets)} file(s)")
+    if checked.problems:
+        raise _UserError(f"{len(checked.problems)} problem(s); checked {checked.summary() or 'nothing'}")
+    click.echo(f"ok: {checked.summary()}")
 
 
 @main.command("publish")
@@ -278,6 +303,40 @@ def publish_command(run_dirs, out_dir) -> None:
 
     written = publish_runs(list(run_dirs), out_dir)
     click.echo(f"{len(written)} result(s) written to {out_dir}")
+
+
+@main.command("verify")
+@click.argument("result_path", metavar="RESULT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--run", "run_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The maintainer's rerun: its run folder, or a folder holding it (chosen by run id).")
+def verify_command(result_path: Path, run_dir: Path) -> None:
+    """Compare a published RESULT with a rerun of the same config and write the verdict into RESULT.
+
+    The rerun must have the same task, variant, model config hash, data fingerprint and sample count (else
+    exit 2). Reproduced: at least 99% of the items have the same per-item outcome (ids of both sides;
+    decoding is greedy) and every published metric's submitted value lies inside the rerun's 95% interval.
+    The file gains a `reproduction` block either way; exit 1 when it is not reproduced.
+    """
+    from harness.verification import verify
+
+    found = verify(result_path, run_dir)
+    block = found.reproduction
+    verdict = "reproduced" if block.reproduced else "NOT reproduced"
+    click.echo(f"{found.result.run_id}: {verdict}: agreement {block.agreement:.1%} of {block.n_compared} items "
+               f"(threshold {block.agreement_threshold:.0%}), max metric difference {block.max_metric_difference:.3f}")
+    for name, difference in block.metric_differences.items():
+        rerun = found.rerun.metrics.get(name)
+        mark = "  outside the rerun's 95% interval" if name in block.metrics_outside_interval else ""
+        shown = "n/a" if difference is None else f"{difference:+.3f}"
+        submitted = found.result.metrics[name].value
+        click.echo(f"  {name:<24} submitted {'n/a' if submitted is None else f'{submitted:.3f}'}  "
+                   f"rerun {_fmt(rerun) if rerun else 'n/a'}  difference {shown}{mark}")
+    if found.disagreeing:
+        more = f" and {len(found.disagreeing) - 10} more" if len(found.disagreeing) > 10 else ""
+        click.echo(f"  items that differ: {', '.join(found.disagreeing[:10])}{more}")
+    click.echo(f"written to {result_path}")
+    if not block.reproduced:
+        sys.exit(1)
 
 
 @main.command("report")

@@ -130,10 +130,15 @@ def validate_rows(schema: str, rows: list[dict[str, Any]], source: str) -> None:
 
 
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """JSON Lines of objects, one at a time; an error names the file and line."""
+    """JSON Lines of objects, one at a time; an error names the file and line (bad UTF-8 too: lines are split as
+    bytes and decoded one by one, so the error names the line, not an offset inside a read buffer)."""
     try:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise OnkobenchError(f"{path}: not UTF-8 in line {number} ({err.reason} at byte {err.start} of the line)") from None
                 if not line.strip():
                     continue
                 try:
@@ -145,8 +150,6 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 yield row
     except FileNotFoundError:
         raise OnkobenchError(f"{path}: file not found") from None
-    except UnicodeDecodeError as err:
-        raise OnkobenchError(f"{path}: not UTF-8 ({err.reason} at byte {err.start})") from None
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from jinja2 import meta
+from jinja2.parser import Parser
 
 from harness.data import read_jsonl
 from harness.errors import OnkobenchError
@@ -18,51 +20,143 @@ from harness.config.models import ModelConfig
 from harness.config.tasks import Task, Turn, Variant
 from harness.data import Sample
 from harness.registry import Registry
+from harness.templating import ConfinedLoader, render_error, sandboxed_environment, unsafe_lines
 
 PROMPT_FILTERS: Registry[Callable[..., Any]] = Registry("prompt filter")
 """Jinja filters for templates and ``queries``/``skip_when_empty`` expressions (families register theirs)."""
 
 
+def _short(ref: str) -> str:
+    """A turn's template as an error names it: a file name, or the start of an inline template."""
+    return ref if len(ref) <= 40 else ref[:37] + "..."
+
+
+def _key(ref: str, from_file: bool) -> str:
+    # a file and an inline template with the same text are different templates
+    return f"file:{ref}" if from_file else ref
+
+
 class PromptRenderer:
-    """Renders one variant's turns; templates come from a prompt pack folder, then the task folder."""
+    """Renders one variant's turns; templates come from a prompt pack folder, then the task folder.
+
+    Templates are contributor code: they render in Jinja's sandbox and load only through a
+    ``ConfinedLoader`` (``harness.templating``); :meth:`problems` checks them all before a run.
+    """
 
     def __init__(self, task: Task, variant: Variant, prompts_dir: Path | None = None) -> None:
         self.task = task
         self.variant = variant
-        search = [str(prompts_dir)] if prompts_dir else []
-        search.append(str(task.folder))
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(search),
-            undefined=jinja2.StrictUndefined,
-            autoescape=False,  # prompts are plain text, never HTML
-            keep_trailing_newline=False,
-        )
+        search = [prompts_dir] if prompts_dir else []
+        search.append(task.folder)
+        self.env = sandboxed_environment(ConfinedLoader(search))
         self.env.filters.update({name: PROMPT_FILTERS.get(name) for name in PROMPT_FILTERS})
-        self._templates: dict[str, tuple[jinja2.Template, str]] = {}
-        self.shots = self._select_shots()
-
-    def _template(self, ref: str) -> tuple[jinja2.Template, str]:
-        if ref not in self._templates:
-            where = f"{self.task.name} variant {self.variant.name}"
-            try:
-                if ref.endswith(".j2"):
-                    source, _, _ = self.env.loader.get_source(self.env, ref)  # type: ignore[union-attr]
-                else:
-                    source = ref
-                self._templates[ref] = (self.env.from_string(source), source)
-            except jinja2.TemplateNotFound:
-                raise OnkobenchError(f"{where}: template {ref!r} not found under {self.task.folder}") from None
-            except jinja2.TemplateSyntaxError as err:
-                raise OnkobenchError(f"{where}: template {ref!r} line {err.lineno}: {err.message}") from None
-        return self._templates[ref]
-
-    def _select_shots(self) -> list[dict[str, Any]]:
-        spec = self.variant.shots
-        if spec is None:
-            return []
+        self._templates: dict[str, tuple[jinja2.Template, str, str]] = {}
+        self.where = f"{task.name} variant {variant.name}"
         from harness.config.io import confined_path
 
-        pool_path = confined_path(self.task.folder, spec.pool, f"{self.task.name} variant {self.variant.name}: shots.pool")
+        self._pool_path = (
+            confined_path(task.folder, variant.shots.pool, f"{self.where}: shots.pool") if variant.shots else None
+        )
+
+    @cached_property
+    def shots(self) -> list[dict[str, Any]]:
+        """The variant's few-shot examples, read on first use: checking the templates needs no pool (the
+        pool of a catalogue task exists only once its data set is built); its path is checked at once."""
+        return self._select_shots()
+
+    def _template(self, ref: str, from_file: bool | None = None) -> tuple[jinja2.Template, str, str]:
+        """(template, source, label) of a turn's ``ref``: a ``.j2`` file or inline text; ``from_file`` forces
+        a file (a name another template includes, imports or extends)."""
+        from_file = ref.endswith(".j2") if from_file is None else from_file
+        key = _key(ref, from_file)
+        if key not in self._templates:
+            label = ref if from_file else f"inline template {_short(ref)!r}"
+            try:
+                if from_file:
+                    source, label, _ = self.env.loader.get_source(self.env, ref)  # type: ignore[union-attr]
+                    # compiled under its name and file, so a render error names the file and line
+                    code = self.env.compile(source, name=ref, filename=label)
+                    template = self.env.template_class.from_code(self.env, code, self.env.make_globals(None))
+                else:
+                    source, template = ref, self.env.from_string(ref)
+                self._templates[key] = (template, source, label)
+            except jinja2.TemplateNotFound:
+                raise OnkobenchError(f"{self.where}: template {ref!r} not found under {self.task.folder}") from None
+            except jinja2.TemplateSyntaxError as err:
+                raise OnkobenchError(f"{self.where}: {label} line {err.lineno}: {err.message}") from None
+            except OnkobenchError as err:  # the loader refused it (outside the allowed folders)
+                raise OnkobenchError(f"{self.where}: {err}") from None
+        return self._templates[key]
+
+    def _turn_refs(self) -> list[str]:
+        refs: list[str] = []
+
+        def collect(turns: Sequence[Turn]) -> None:
+            for turn in turns:
+                if turn.shots is not None:
+                    collect(turn.shots)
+                elif turn.template is not None:
+                    refs.append(turn.template)
+
+        collect(self.variant.turns)
+        return refs
+
+    def _walk(self, errors: list[str] | None = None) -> dict[str, tuple[str, str, jinja2.nodes.Template]]:
+        """Every template the variant uses, by key: its turns and, transitively, what they include, import
+        or extend, as (source, label, parse tree). A template that cannot be loaded raises, or with
+        ``errors`` is listed there and left out."""
+        pending: list[tuple[str, bool | None]] = [(ref, None) for ref in self._turn_refs()]
+        found: dict[str, tuple[str, str, jinja2.nodes.Template]] = {}
+        failed: set[str] = set()
+        while pending:
+            ref, from_file = pending.pop(0)
+            key = _key(ref, ref.endswith(".j2") if from_file is None else from_file)
+            if key in found or key in failed:
+                continue
+            try:
+                _, source, label = self._template(ref, from_file)
+            except OnkobenchError as err:
+                if errors is None:
+                    raise
+                errors.append(str(err))
+                failed.add(key)
+                continue
+            tree = self.env.parse(source)
+            found[key] = (source, label, tree)
+            # a name built at render time (include sample.x) cannot be followed here; the loader confines it then
+            pending.extend((name, True) for name in meta.find_referenced_templates(tree) if name)
+        return found
+
+    def problems(self) -> list[str]:
+        """Every reason to refuse this variant's templates before a run, one line each: a template that is
+        missing, lies outside the allowed folders or does not parse, and any access to a name starting
+        with ``_`` in a template or in the ``queries`` / ``skip_when_empty`` expressions."""
+        errors: list[str] = []
+        for _, label, tree in self._walk(errors).values():
+            errors.extend(f"{self.where}: {line}" for line in unsafe_lines(tree, label))
+        expressions = {"skip_when_empty": self.variant.skip_when_empty,
+                       "queries.each": self.variant.queries.each if self.variant.queries else None}
+        for what, expression in expressions.items():
+            if expression is None:
+                continue
+            try:
+                node = Parser(self.env, expression, state="variable").parse_expression()
+            except jinja2.TemplateSyntaxError as err:
+                errors.append(f"{self.where}: {what}: invalid expression {expression!r}: {err.message}")
+                continue
+            errors.extend(f"{self.where}: {line}" for line in unsafe_lines(node, f"{what} {expression!r}"))
+        return errors
+
+    def check(self) -> None:
+        """Refuse the variant (before any request) when :meth:`problems` finds anything."""
+        errors = self.problems()
+        if errors:
+            raise OnkobenchError(errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+
+    def _select_shots(self) -> list[dict[str, Any]]:
+        spec, pool_path = self.variant.shots, self._pool_path
+        if spec is None or pool_path is None:
+            return []
         pool = [row for row in read_jsonl(pool_path) if all(row.get(k) == v for k, v in spec.where.items())]
         for number, row in enumerate(pool, start=1):
             if "answer" not in row or "id" not in row:
@@ -76,12 +170,14 @@ class PromptRenderer:
         return random.Random(spec.seed).sample(pool, spec.k)
 
     def _render(self, ref: str, context: dict[str, Any], sample_id: str) -> str:
-        template, _ = self._template(ref)
+        template, _, _ = self._template(ref)
         try:
             return template.render(**context)
-        except jinja2.UndefinedError as err:
+        except Exception as err:
+            # a template is contributor code: whatever fails in it (a refused attribute, an include outside
+            # the folders, an undefined field, a filter's error) is reported by template file and line
             raise OnkobenchError(
-                f"{self.task.name} variant {self.variant.name}: template {ref!r}, sample {sample_id}: {err.message}"
+                f"{self.where}: template {_short(ref)!r}, sample {sample_id}: {render_error(err, 'inline template')}"
             ) from None
 
     def _expand(self, turns: Sequence[Turn], context: dict[str, Any], sample_id: str) -> list[dict[str, str]]:
@@ -106,14 +202,16 @@ class PromptRenderer:
 
     def evaluate(self, expression: str, sample: Sample, what: str) -> Any:
         """A variant's Jinja expression (``queries.each``, ``skip_when_empty``) for one sample."""
-        where = f"{self.task.name} variant {self.variant.name}: {what}"
+        where = f"{self.where}: {what}"
         try:
             compiled = self.env.compile_expression(expression, undefined_to_none=False)
-            return compiled(**self._context(sample))
         except jinja2.TemplateSyntaxError as err:
             raise OnkobenchError(f"{where}: invalid expression {expression!r}: {err.message}") from None
-        except jinja2.UndefinedError as err:
-            raise OnkobenchError(f"{where}: sample {sample.id}: {err.message}") from None
+        try:
+            return compiled(**self._context(sample))
+        except Exception as err:  # contributor code, as in _render
+            message = getattr(err, "message", None) or f"{type(err).__name__}: {err}"
+            raise OnkobenchError(f"{where}: sample {sample.id}: {message}") from None
 
     def queries(self, sample: Sample) -> list[tuple[Any, list[dict[str, str]] | None]]:
         """(item, messages) per query; messages None means skipped by rule."""
@@ -128,25 +226,10 @@ class PromptRenderer:
         return [(item, self.messages(sample, item)) for item in items]
 
     def template_hash(self) -> str:
-        """Hash of every template source and example this variant uses."""
-        refs: list[str] = []
-
-        def collect(turns: Sequence[Turn]) -> None:
-            for turn in turns:
-                if turn.shots is not None:
-                    collect(turn.shots)
-                elif turn.template is not None:
-                    refs.append(turn.template)
-
-        collect(self.variant.turns)
-        sources: dict[str, str] = {}
-        while refs:
-            ref = refs.pop()
-            if ref in sources:
-                continue
-            sources[ref] = self._template(ref)[1]
-            # included templates count too: an edit to a shared rules file changes the hash
-            refs.extend(r for r in meta.find_referenced_templates(self.env.parse(sources[ref])) if r)
+        """Hash of every template source and example this variant uses (included templates too: an edit to
+        a shared rules file changes the hash)."""
+        # keyed as before the file/inline distinction (the name as written), so stored hashes stay valid
+        sources = {key.removeprefix("file:"): source for key, (source, _, _) in self._walk().items()}
         return stable_hash({"templates": sources, "shots": self.shots})
 
 
@@ -159,6 +242,7 @@ def build_requests(
     A reasoning model's ``reasoning_budget`` adds new tokens for its trace on top of the answer budget.
     """
     renderer = renderer or PromptRenderer(task, variant)
+    renderer.check()
     gen = task.generation_for(variant)
     sampling = Sampling(
         max_tokens=gen.max_tokens + (config.reasoning_budget or 0), temperature=gen.temperature, top_p=gen.top_p,

@@ -5,10 +5,14 @@ The only module that knows a run folder's file names and formats: everything els
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Container, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -16,10 +20,20 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.errors import OnkobenchError
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no flock, run folders are not locked there
+    fcntl = None  # type: ignore[assignment]
+
 MANIFEST = "manifest.json"
 RESPONSES = "responses.jsonl"
 SCORES = "scores.jsonl"
 SUMMARY = "summary.json"
+QUARANTINE = "responses.quarantine.jsonl"
+"""Lines of responses.jsonl that could not be read, moved aside with their byte offset (their samples run again)."""
+LOCK = "run.lock"
+"""Held (flock) by the run writing the folder; names the holder while it is held, empty otherwise."""
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 def table_fingerprint(dataset: dict[str, Any]) -> str:
@@ -140,6 +154,25 @@ class RunSummary(BaseModel):
         return self.metrics[self.primary_metric]
 
 
+def valid_unicode(text: str) -> str:
+    """``text`` with every lone surrogate (U+D800-U+DFFF) replaced by U+FFFD; surrogate pairs become their character.
+
+    A lone surrogate (a reply or an outputs line holding ``"\\ud800"``) is no character and cannot be written
+    as UTF-8. It is replaced where rows are written, so every later reader (scoring, report, publish) sees
+    valid text, as it would from any other broken byte sequence.
+    """
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def json_line(row: dict[str, Any]) -> bytes:
+    """One JSON Lines row as UTF-8 bytes (``", "`` / ``": "`` separators, sorted keys), lone surrogates replaced."""
+    text = json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return valid_unicode(text).encode("utf-8")
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temp file in the same folder, fsync, then rename over the target."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,9 +193,9 @@ def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "wb") as handle:
             for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+                handle.write(json_line(row))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -178,6 +211,19 @@ def read_json(path: Path) -> Any:
         raise OnkobenchError(f"{path}: file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise OnkobenchError(f"{path}: invalid JSON ({err})") from None
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def _readable_row(line: bytes) -> bool:
+    """Whether a stored line is a response row: strict UTF-8 (the store writes nothing else), a JSON object, a key."""
+    try:
+        row = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(row, dict) and isinstance(row.get("key"), str)
 
 
 def _decode_line(line: bytes) -> dict[str, Any] | None:
@@ -240,7 +286,10 @@ class ResponseReader:
         self._position = offset + len(line)
         row = _decode_line(line)
         if row is None:
-            raise OnkobenchError(f"{self._path}: the line at byte {offset} changed while it was being read")
+            raise OnkobenchError(
+                f"{self._path}: the line at byte {offset} is not a readable response (changed while being read, or "
+                "corrupted); rerun `onkobench run` with the same options: it moves such lines aside and redoes their samples"
+            )
         return row
 
     def close(self) -> None:
@@ -289,11 +338,76 @@ class RunStore:
         write_json_atomic(self.manifest_path, manifest.model_dump(mode="json"))
 
     def read_manifest(self) -> RunManifest:
-        data = read_json(self.manifest_path)
+        """The run's manifest; a broken one is an error in one line saying what to do."""
+        path = self.manifest_path
+        advice = (f"delete it and rerun to rebuild it (the stored responses are kept), or move {self.folder} away "
+                  "to start this run over")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise OnkobenchError(f"{path}: file not found") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise OnkobenchError(f"{path}: not valid JSON ({_first_line(err)}); {advice}") from None
         try:
             return RunManifest.model_validate(data)
-        except ValueError as err:
-            raise OnkobenchError(f"{self.manifest_path}: not a run manifest ({err})") from None
+        except ValidationError as err:
+            errors = err.errors()
+            where = ".".join(str(part) for part in errors[0]["loc"]) or "the file"
+            more = f" and {len(errors) - 1} more problem(s)" if len(errors) > 1 else ""
+            raise OnkobenchError(f"{path}: not a run manifest ({where}: {errors[0]['msg']}{more}); {advice}") from None
+
+    @contextmanager
+    def lock(self, wait: bool = False) -> Iterator[None]:
+        """Hold the folder for one writing run: a second run on it fails naming the holder, or waits with ``wait``.
+
+        An flock on a file that stays in the folder (deleting it would let a third run lock a new file while a
+        second one waits on the old); the kernel drops the lock when the holder exits, however it ends.
+        """
+        handle = self._open_lock_file()
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    if not wait:
+                        raise OnkobenchError(
+                            f"{self.folder}: another run is writing this folder ({self._holder(handle)}); wait for it "
+                            "to finish, or rerun with --wait to start when it is done"
+                        ) from None
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                     "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                handle.truncate()  # nobody holds it any more
+        finally:
+            handle.close()  # releases the flock
+
+    def _open_lock_file(self) -> Any:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            return (self.folder / LOCK).open("a+", encoding="utf-8")
+        except OSError as err:
+            if err.errno in _NOT_WRITABLE:
+                raise OnkobenchError(f"{self.folder}: cannot write the run folder ({err.strerror}); give a writable "
+                                     "output folder (--out) or fix its permissions") from None
+            raise
+
+    @staticmethod
+    def _holder(handle: Any) -> str:
+        handle.seek(0)
+        try:
+            holder = json.loads(handle.read() or "{}")
+        except json.JSONDecodeError:
+            holder = {}
+        if not isinstance(holder, dict) or "pid" not in holder:
+            return "holder not yet recorded"
+        return f"pid {holder.get('pid')} on {holder.get('host')}, since {holder.get('started_at')}"
 
     def repair_torn_tail(self) -> bool:
         """Cut a last line that has no newline (a write interrupted by a crash). True if one was cut."""
@@ -366,14 +480,63 @@ class RunStore:
         return latest
 
     def append_responses(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Append rows as one write, flushed to disk; lone surrogates in texts are stored as U+FFFD (``json_line``)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        payload = "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)
+        payload = b"".join(json_line(row) for row in rows)
         if not payload:
             return
-        with self.responses_path.open("a", encoding="utf-8") as handle:
+        with self.responses_path.open("ab") as handle:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
+
+    @property
+    def quarantine_path(self) -> Path:
+        return self.folder / QUARANTINE
+
+    def quarantine_unreadable(self) -> int:
+        """Move complete lines of the responses file that are not readable rows to the quarantine file; their
+        samples then count as not done and run again. Returns how many lines were moved.
+
+        A line corrupted in the middle of the file (a flipped byte, a block of NULs after a power cut) would
+        otherwise stop every later scoring. Call it while holding ``lock()``: the file is rewritten.
+        """
+        path = self.responses_path
+        if not path.exists():
+            return 0
+        bad: list[tuple[int, bytes]] = []
+        with path.open("rb") as handle:
+            offset = 0
+            for line in handle:
+                if line.endswith(b"\n") and not _readable_row(line):
+                    bad.append((offset, line))
+                offset += len(line)
+        if not bad:
+            return 0
+        moved_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        # the quarantine file first: a crash before the rewrite below only repeats this on the next run
+        with self.quarantine_path.open("ab") as handle:
+            for offset, line in bad:
+                handle.write(json_line({"offset": offset, "moved_at": moved_at,
+                                        "line": line[:-1].decode("utf-8", errors="backslashreplace")}))
+            handle.flush()
+            os.fsync(handle.fileno())
+        drop = {offset for offset, _ in bad}
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out, path.open("rb") as handle:
+                offset = 0
+                for line in handle:
+                    if offset not in drop:
+                        out.write(line)
+                    offset += len(line)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return len(bad)
 
     def write_scores(self, rows: Iterable[dict[str, Any]]) -> None:
         write_jsonl_atomic(self.scores_path, rows)
@@ -388,13 +551,13 @@ class RunStore:
         """The rows of scores.jsonl in order (at most ``limit``); a broken line is an error naming it."""
         if not self.scores_path.exists():
             return
-        with self.scores_path.open(encoding="utf-8") as handle:
+        with self.scores_path.open("rb") as handle:  # bytes: a line cut inside a character is named like any other
             for number, line in enumerate(handle, start=1):
                 if limit is not None and number > limit:
                     return
                 try:
                     yield json.loads(line)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, UnicodeDecodeError):
                     raise OnkobenchError(f"{self.scores_path}: line {number}: invalid JSON") from None
 
     def correctness(self) -> dict[str, int]:

@@ -123,18 +123,26 @@ def test_publish_refuses_when_text_would_leak(tmp_path: Path, monkeypatch) -> No
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
-def test_result_schema_errors_and_format_1(tmp_path: Path) -> None:
-    """A result file is checked against PublishedResult (file and field named); a format-1 file still reads."""
+def test_result_schema_errors_and_formats_1_and_2(tmp_path: Path) -> None:
+    """A result file is checked against PublishedResult (file and field named). A format-1 or 2 file (no per-item
+    outcomes) still reads for a local report, but validate refuses it: its metrics cannot be recomputed."""
     from harness.report.pages import load_rows
     from harness.results import RESULT_FORMAT
 
     results = published_demo(tmp_path)
     files = sorted(results.glob("*.json"))
     first = json.loads(files[0].read_text(encoding="utf-8"))
-    assert first["format"] == RESULT_FORMAT == 2 and "model_config" in first
-    files[0].write_text(json.dumps({**first, "format": 1}), encoding="utf-8")  # the same fields, as format 1 wrote them
-    assert CliRunner().invoke(main, ["validate", str(results)]).exit_code == 0
-    assert {row.summary.format for row in load_rows([results])} == {2}
+    assert first["format"] == RESULT_FORMAT == 3 and "model_config" in first and len(first["items"]) == first["n_samples"]
+    old = {key: value for key, value in first.items() if key != "items"}
+    for version in (1, 2):
+        files[0].write_text(json.dumps({**old, "format": version}), encoding="utf-8")  # the fields as formats 1, 2 wrote them
+        result = CliRunner().invoke(main, ["validate", str(results)])
+        assert result.exit_code == 2
+        assert f"{files[0]}: items: none (a format-1 or 2 result): its metrics cannot be recomputed" in result.output
+        elsewhere = tmp_path / "old" / files[0].name  # a local report outside a results folder still reads it
+        elsewhere.parent.mkdir(exist_ok=True)
+        elsewhere.write_bytes(files[0].read_bytes())
+        assert {row.summary.format for row in load_rows([elsewhere.parent])} == {3}
     broken = {key: value for key, value in first.items() if key != "task"}
     broken["correct"] = {**first["correct"], "x": 2}
     files[0].write_text(json.dumps(broken), encoding="utf-8")

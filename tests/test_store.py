@@ -49,3 +49,39 @@ def test_truncated_at_any_byte_yields_each_key_at_most_once(tmp_path_factory, da
     assert len(keys) == len(set(keys))
     complete = raw[:cut].count(b"\n")
     assert keys == [f"k{i}" for i in range(complete)]
+
+
+def test_unreadable_lines_anywhere_are_quarantined_with_their_offsets(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "run")
+    store.append_responses(rows(6))
+    lines = store.responses_path.read_bytes().splitlines(keepends=True)
+    broken = {
+        1: b"\x00" * 40 + b"\n",  # a block of NULs (power cut)
+        2: lines[2].replace(b"Antwort", b"Antw\xffrt"),  # not UTF-8: the store never writes that
+        3: b"\n",  # an empty line
+        4: lines[4][:15] + b"\n",  # the line cut short, the key still findable
+    }
+    store.responses_path.write_bytes(b"".join(broken.get(i, line) for i, line in enumerate(lines)))
+    offsets = [sum(len(broken.get(i, line)) for i, line in enumerate(lines[:n])) for n in sorted(broken)]
+    assert store.quarantine_unreadable() == 4
+    assert set(store.latest_responses()) == {"k0", "k5"}  # the others count as not done: they run again
+    moved = [json.loads(line) for line in store.quarantine_path.read_text(encoding="utf-8").splitlines()]
+    assert [m["offset"] for m in moved] == offsets and "\\xff" in moved[1]["line"]
+    assert store.quarantine_unreadable() == 0  # nothing left to move; the file is not rewritten again
+
+
+def test_the_lock_names_its_holder_and_is_released(tmp_path: Path) -> None:
+    import os
+
+    import pytest
+
+    from harness.errors import OnkobenchError
+
+    store = RunStore(tmp_path / "run")
+    with store.lock():
+        with pytest.raises(OnkobenchError, match=rf"another run is writing this folder \(pid {os.getpid()} on "):
+            with RunStore(tmp_path / "run").lock():
+                pass
+    with RunStore(tmp_path / "run").lock():  # released on exit
+        pass
+    assert (tmp_path / "run" / "run.lock").read_text(encoding="utf-8") == ""  # no stale holder left behind

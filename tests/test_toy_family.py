@@ -73,7 +73,7 @@ def test_the_family_task_is_listed_and_valid(tmp_path: Path) -> None:
 
     validated = cli("validate", str(TOY_TASK_FILE), cwd=tmp_path)
     assert validated.returncode == 0, validated.stderr
-    assert validated.stdout.strip() == "ok: 1 file(s)"
+    assert validated.stdout.strip() == "ok: 1 task"
 
 
 def test_scoring_with_the_family_matches_hand_arithmetic(tmp_path: Path) -> None:

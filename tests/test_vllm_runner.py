@@ -89,3 +89,16 @@ def test_reasoning_budget_exhausted_is_its_own_class(tiny) -> None:
     # random weights never close the trace: no answer, the trace kept, nothing parsed as an answer
     assert response.reasoning_truncated and response.text == "" and response.reasoning
     assert response.n_reasoning_tokens and response.n_reasoning_tokens > 0
+
+
+def test_a_prompt_too_long_fails_alone_not_its_batch(runner) -> None:
+    # vLLM checks every prompt of a batch before it starts: one over max_model_len refused the whole batch
+    long = request("long", "Prostatakarzinom " * 1500)
+    responses = {r.key: r for r in runner.generate([request("ok1"), long, request("ok2", "Mammakarzinom links")])}
+    assert sorted(responses) == ["long", "ok1", "ok2"]
+    assert responses["long"].text == "" and responses["long"].error.startswith("vllm: ")
+    assert "\n" not in responses["long"].error
+    for key in ("ok1", "ok2"):
+        assert responses[key].error is None and responses[key].n_output_tokens
+    (after,) = runner.generate([request("after")])  # the engine is left clean for the next batch
+    assert after.error is None and after.n_output_tokens

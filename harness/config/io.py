@@ -44,19 +44,92 @@ def validated(model: type[BaseModel], data: Any, where: str) -> Any:
         raise OnkobenchError(lines[0] + more) from err
 
 
-def read_yaml(path: Path) -> Any:
+MAX_YAML_BYTES = 4 * 1024 * 1024
+"""No config, suite, task or prompt pack comes near this (the largest shipped one has 3 kB)."""
+MAX_YAML_SIZE = 4 * MAX_YAML_BYTES
+"""Bound on a document with every alias expanded, counted as nodes plus scalar characters: what the loaded
+data costs once validated or dumped (a YAML alias is a reference; pydantic and JSON copy it). An alias bomb
+(each level ten aliases of the one before) is refused before anything is built."""
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def expanded_size(root: yaml.Node, limit: int) -> int | None:
+    """Size of ``root`` with every alias expanded (nodes plus scalar characters), or None for a recursive alias.
+
+    Each distinct node is measured once (iteratively, so depth costs no stack): a bomb takes the time of its text.
+    Sizes stop growing past ``limit``.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            on_path.discard(key)
+            own = len(node.value) if isinstance(node, yaml.ScalarNode) else sum(sizes[id(c)] for c in _children(node))
+            sizes[key] = min(limit + 1, 1 + own)
+        elif key not in sizes:
+            if key in on_path:
+                return None  # a node inside itself
+            on_path.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+    return sizes[id(root)]
+
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML has it (its wheels do): it refuses nesting deeper than 1000 at once, where
+the pure-Python scanner spends minutes on a long line of unclosed brackets before the recursion limit stops it."""
+
+
+def _load_bounded(text: str, path: Path) -> Any:
+    """``yaml.safe_load`` that measures the composed document before building it."""
+    loader = _LOADER(text)
     try:
-        text = path.read_text(encoding="utf-8")
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = expanded_size(node, MAX_YAML_SIZE)
+        if size is None:
+            raise OnkobenchError(f"{path}: invalid YAML: an alias refers to the node that contains it")
+        if size > MAX_YAML_SIZE:
+            raise OnkobenchError(f"{path}: YAML too large with its aliases expanded (over {MAX_YAML_SIZE:,} nodes and "
+                                 "characters); write the repeated parts out or use fewer nested aliases")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file's data; an error (one line naming the file) for a missing, oversized, non-UTF-8 or invalid file,
+    and for a document that would grow too large with its aliases expanded."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_YAML_BYTES + 1)  # never more than the bound, whatever the file is
     except FileNotFoundError:
         raise OnkobenchError(f"{path}: file not found") from None
+    except OSError as err:
+        raise OnkobenchError(f"{path}: cannot read ({err.strerror})") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise OnkobenchError(f"{path}: over {MAX_YAML_BYTES:,} bytes; not a config, suite, task or prompt file")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise OnkobenchError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     try:
-        return yaml.safe_load(text)
+        return _load_bounded(text, path)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise OnkobenchError(f"{path}:{where}: invalid YAML: {getattr(err, 'problem', err)}") from None
+    except RecursionError:
+        raise OnkobenchError(f"{path}: invalid YAML: nested too deeply") from None
 
 
 def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:

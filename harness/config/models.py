@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
-from harness.config.io import REPO_ROOT, named_file, read_yaml_mapping, validated
+from harness.config.io import REPO_ROOT, confined_path, named_file, read_yaml_mapping, validated
 from harness.errors import OnkobenchError
 from harness.records import stable_hash
 from harness.runner_registry import RUNNERS
@@ -17,6 +21,60 @@ MODELS_DIR = REPO_ROOT / "leaderboards" / "models"
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+_SECRET_NAME = re.compile(r"key|token|secret|pass|pwd|auth|credential|session|sig(?:nature)?(?![a-z])", re.IGNORECASE)
+"""Query parameter names that carry a secret: api_key, access_token, client_secret, password, sig, X-Amz-Signature, ..."""
+REDACTED = "REDACTED"
+
+
+def _secret_params(text: str) -> list[str]:
+    return [name for name, _ in parse_qsl(text, keep_blank_values=True) if _SECRET_NAME.search(name)]
+
+
+def url_secrets(url: str) -> list[str]:
+    """What in ``url`` is a secret: ``user:password@`` and key-like query (or fragment) parameters, by name."""
+    parts = urlsplit(url)
+    found = ["credentials before the host (user:password@)"] if "@" in parts.netloc else []
+    return found + [f"parameter {name!r}" for name in _secret_params(parts.query) + _secret_params(parts.fragment)]
+
+
+def _redact_params(text: str) -> str:
+    """``a=1&api_key=x`` -> ``a=1&api_key=REDACTED``; every other parameter keeps its exact spelling."""
+    def redact(pair: str) -> str:
+        name, equals, _ = pair.partition("=")
+        return f"{name}={REDACTED}" if _secret_params(name + equals) else pair
+
+    return "&".join(redact(pair) for pair in text.split("&"))
+
+
+def redact_url(url: str) -> str:
+    """``url`` as it may be stored or shown: credentials and key-like parameter values replaced by REDACTED."""
+    if not url_secrets(url):
+        return url
+    parts = urlsplit(url)
+    netloc = f"{REDACTED}@{parts.netloc.rpartition('@')[2]}" if "@" in parts.netloc else parts.netloc
+    return urlunsplit((parts.scheme, netloc, parts.path, _redact_params(parts.query), _redact_params(parts.fragment)))
+
+
+_HIDDEN_CATEGORIES = frozenset({"Cf", "Cc", "Cs", "Zl", "Zp"})
+"""Format (bidi overrides and isolates, zero-width spaces and joiners, BOM), control, surrogate, line and paragraph
+separator characters: invisible, or they reorder or break the text around them."""
+
+
+def hidden_characters(text: str) -> list[str]:
+    """Characters that can make a shown name read unlike what is stored (``_HIDDEN_CATEGORIES``), as ``U+XXXX``;
+    tab and newline are allowed (a description may have several lines)."""
+    return [f"U+{ord(ch):04X}" for ch in dict.fromkeys(text)
+            if unicodedata.category(ch) in _HIDDEN_CATEGORIES and ch not in "\t\n\r"]
+
+
+def _visible(cls: type, value: Any) -> Any:
+    """A field validator: a string with hidden characters is refused (pydantic names the field; ``validate`` too)."""
+    if isinstance(value, str) and (hidden := hidden_characters(value)):
+        raise ValueError(f"holds invisible or direction-changing character(s) {', '.join(hidden)}; "
+                         "a shown name must read as it is stored")
+    return value
 
 
 class WheelFile(_Frozen):
@@ -67,8 +125,16 @@ class Endpoint(_Frozen):
     """An OpenAI-compatible server (e.g. ``vllm serve``); several share the load round-robin."""
 
     base_url: str = Field(pattern=r"^https?://")
+    """A password or key in it is used by the runner but never recorded: see ``_public_url``; ``validate``
+    refuses it in a committed config."""
     api_key_env: str | None = None
     """Environment variable holding the API key; never the key itself."""
+
+    @field_serializer("base_url")
+    def _public_url(self, url: str) -> str:
+        # every record of a config (manifest, summary, published result, site, config hash) is a dump of it:
+        # redacting here is the one place; the runner reads the attribute, the real URL
+        return redact_url(url)
 
 
 class ServerSettings(_Frozen):
@@ -77,6 +143,8 @@ class ServerSettings(_Frozen):
     """The name the server knows the model (or adapter) by; default: the adapter name, else model_id."""
     max_concurrency: int = Field(default=8, ge=1)
     timeout_s: float = Field(default=120.0, gt=0)
+    """The most one attempt may take in all: connecting, sending, and receiving the whole reply (a server that
+    trickles its reply byte by byte is cut off here too); an attempt that runs out is retried."""
     max_retries: int = Field(default=4, ge=0)
     backoff_s: float = Field(default=0.5, ge=0)
     stop_after_failures: int = Field(default=3, ge=1)
@@ -96,6 +164,8 @@ class ModelMetadata(_Frozen):
     hardware: str = ""
     """What the published results ran on, e.g. ``1x H200``."""
     description: str = ""
+
+    _visible_text = field_validator("*", mode="after")(_visible)
 
 
 class ModelConfig(_Frozen):
@@ -130,6 +200,12 @@ class ModelConfig(_Frozen):
     options: dict[str, Any] = {}
     """Runner-specific settings (batch size, baseline method and resources, ...)."""
     metadata: ModelMetadata = ModelMetadata()
+    file_sha256: dict[str, str] = {}
+    """Set by ``load_model_config``, never written by hand: the sha256 of each file the config names
+    (``chat_template``, the runner's file options such as a baseline's ``options.lexicon``), so that editing
+    such a file changes the request keys and the config hash, not only editing its name."""
+
+    _visible_name = field_validator("display_name", mode="after")(_visible)
 
     @field_validator("runner")
     @classmethod
@@ -190,6 +266,8 @@ class ModelConfig(_Frozen):
             "load_format": self.engine.load_format,  # "dummy" weights answer nothing like the real ones
             "chat_template": self.chat_template,
             "options": self.options,
+            # the content of the files named above, not only their names (absent without files: old keys stay valid)
+            **({"file_sha256": self.file_sha256} if self.file_sha256 else {}),
         }
 
     def engine_key(self) -> str | None:
@@ -197,8 +275,30 @@ class ModelConfig(_Frozen):
         return self.runner_class.engine_key(self)
 
     def config_hash(self) -> str:
-        """Hash of what the file sets (defaults left out, so a new optional field keeps old hashes valid)."""
+        """Hash of what the file sets (defaults left out, so a new optional field keeps old hashes valid), with the
+        content of the files it names (``file_sha256``) and without the secrets of a server URL."""
         return stable_hash(self.model_dump(mode="json", exclude_defaults=True))
+
+    def named_files(self) -> dict[str, str]:
+        """The files this config names, relative to its folder: ``{field: path}`` (``options.<name>`` for the
+        options its runner reads as files)."""
+        files = {"chat_template": self.chat_template} if self.chat_template else {}
+        for option in self.runner_class.file_options:
+            if isinstance(self.options.get(option), str):
+                files[f"options.{option}"] = self.options[option]
+        return files
+
+    def with_file_hashes(self, folder: Path, where: str) -> "ModelConfig":
+        """This config with ``file_sha256`` of the files it names (resolved in ``folder``, the config's own)."""
+        hashes = {}
+        for field, value in self.named_files().items():
+            path = confined_path(folder, value, f"{where}: {field}")
+            try:
+                with path.open("rb") as handle:
+                    hashes[field] = hashlib.file_digest(handle, "sha256").hexdigest()  # streamed: any size
+            except OSError as err:
+                raise OnkobenchError(f"{where}: {field}: cannot read {path} ({err.strerror})") from None
+        return self.model_copy(update={"file_sha256": hashes})
 
     def chat_template_kwargs_for_requests(self) -> dict[str, Any]:
         kwargs = dict(self.chat_template_kwargs)
@@ -211,6 +311,7 @@ def load_model_config(name_or_path: str, models_dir: Path | None = None, allow_r
     """A model config by file path or by name in ``leaderboards/models/``; returns it and its file."""
     path = named_file(name_or_path, models_dir or MODELS_DIR, "model", "; or pass a .yaml path")
     config: ModelConfig = validated(ModelConfig, read_yaml_mapping(path, "a model config"), str(path))
+    config = config.with_file_hashes(path.parent, str(path))  # what the file says about them is ignored
     if config.trust_remote_code and not allow_remote_code:
         raise OnkobenchError(f"{path}: trust_remote_code: refused; it runs code from the model repository "
                              "(pass --trust-remote-code to allow it)")

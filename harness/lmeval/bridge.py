@@ -39,6 +39,7 @@ class LmEvalBridge:
         if task.upstream is not None:
             raise OnkobenchError(f"{task.name}: a chained step builds its samples from a previous run; lm-eval cannot")
         self.renderer = PromptRenderer(task, self.variant)
+        self.renderer.check()  # as before a run: refused templates never reach lm-eval
         self._score_sample: Any = None  # built on first use: a catalogue scorer loads its catalogue
         self._samples: dict[Any, Sample | None] = {}  # by row number: lm-eval asks about each doc several times
         self.shots = [tuple(pair) for pair in shots]

@@ -18,12 +18,15 @@ import yaml
 from harness.errors import OnkobenchError
 from harness.lmeval.bridge import LmEvalBridge
 from harness.scoring.metrics import lower_is_better
+from harness.templating import literal_template
 from harness.config.tasks import Task
 from harness.data import TaskData
 
 DATA_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
-UTILS_TEMPLATE = '''"""Written by `onkobench export lm-eval`: lm-eval's hooks for {task} [{variant}], all from onkobench."""
+# Only the sanitised lm-eval task name goes into this Python file: a task or variant name is free text
+# and would otherwise be able to close the docstring and run code when lm-eval imports the module.
+UTILS_TEMPLATE = '''"""Written by `onkobench export lm-eval`: lm-eval's hooks for {name}, all from onkobench."""
 
 from pathlib import Path
 
@@ -132,8 +135,9 @@ def export_lmeval(task: Task, variant: str, data: TaskData, out_dir: Path, task_
         "fewshot_delimiter": "",
     }
     if system:
-        # lm-eval renders the description as a Jinja template; raw keeps the text as it is
-        config["description"] = "{% raw %}" + system + "{% endraw %}"
+        # lm-eval renders the description as a Jinja template, outside any sandbox: the text must stay text
+        # even when it holds a tag of its own (an endraw would let the rest run as code in lm-eval)
+        config["description"] = literal_template(system)
     if shots:
         config["num_fewshot"] = len(shots)
         config["fewshot_config"] = {"sampler": "first_n", "samples": _Function(f"{module}.fewshot_samples")}
@@ -158,7 +162,7 @@ def export_lmeval(task: Task, variant: str, data: TaskData, out_dir: Path, task_
         f"def {_aggregator_name(metric)}(items):\n    return _BRIDGE.aggregate({metric!r}, items)\n\n" for metric in task.metrics
     )
     (out_dir / f"{module}.py").write_text(
-        UTILS_TEMPLATE.format(task=task.name, variant=bridge.variant.name, name=name, aggregators=aggregators), encoding="utf-8"
+        UTILS_TEMPLATE.format(name=name, aggregators=aggregators), encoding="utf-8"
     )
     bridge_spec = {"task": task_ref or task.name, "variant": bridge.variant.name, "shots": shots}
     (out_dir / f"{name}.json").write_text(json.dumps(bridge_spec, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

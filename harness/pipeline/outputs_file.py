@@ -125,12 +125,13 @@ def score_outputs_file(
         # records a chained step drops by rule (a code that is no gold label) are not part of the run
         kept = {sample.id for sample in data.samples}
         rows = (_response_row(sid, text) for sid, text in outputs.items() if sid in kept)
-    config = ModelConfig(name=model_name, runner="external", metadata={"description": f"scored from {outputs_path}"})
+    # the file's name only: the config and engine are published, and a local path says nothing public (may name a person)
+    config = ModelConfig(name=model_name, runner="external", metadata={"description": f"scored from {outputs_path.name}"})
     run_id = run_id_for(task.name, resolved.name if resolved else EXTERNAL_VARIANT, config.name)
     store = RunStore(out_dir / run_id)
     now = utc_now()
     manifest = build_manifest(run_id, task, resolved, config, data,
-                              {"engine": "external", "outputs": str(outputs_path)}, now, finished_at=now)
+                              {"engine": "external", "outputs_file": outputs_path.name}, now, finished_at=now)
     store.write_manifest(manifest)
     write_jsonl_atomic(store.responses_path, rows)  # this folder mirrors the outputs file; it is not resumed
     index = store.response_index()

@@ -14,6 +14,7 @@ from harness.config.suites import load_suite
 from harness.config.tasks import Task, Variant, load_task
 from harness.data import TaskData, load_task_data
 from harness.errors import OnkobenchError
+from harness.records import stable_hash
 from harness.pipeline.chains import chained_data, resolve_chain
 from harness.pipeline.run import RunOutcome, run_task_variant
 from harness.pipeline.spec import RunSpec
@@ -112,8 +113,13 @@ def plan_runs(
 
 
 def _first_samples(data: TaskData, *limits: int | None) -> TaskData:
+    """The first samples of ``data`` (``--limit``, a suite entry's ``limit``). The cut data is other data: it gets
+    its own fingerprint, so a quick check is never compared with, nor chosen as the upstream of, a run on the whole
+    data set (the steps of a chain cut with the same limit still match each other)."""
     n = min(x for x in (*limits, len(data.samples)) if x is not None)
-    return data if n >= len(data.samples) else TaskData(data.samples[:n], data.source, data.fingerprint)
+    if n >= len(data.samples):
+        return data
+    return TaskData(data.samples[:n], data.source, stable_hash({"data": data.fingerprint, "first": n}, length=32))
 
 
 def run_specs(planned: PlannedTask, limit: int | None, runs_dir: Path) -> Iterator[RunSpec]:
@@ -157,13 +163,15 @@ class RunnerPool:
 
 def run_plan(
     plan: Sequence[PlannedTask], out_dir: Path, limit: int | None = None, progress: bool = True,
-    runs_dir: Path | None = None,
+    runs_dir: Path | None = None, wait: bool = False,
 ) -> Iterator[RunOutcome]:
-    """Task by task in plan order (a chained step needs the previous step's runs); runners are reused."""
+    """Task by task in plan order (a chained step needs the previous step's runs); runners are reused.
+
+    ``wait``: a run folder another run is writing is waited for instead of an error."""
     pool = RunnerPool(config for planned in plan for config, _ in planned.models)
     try:
         for planned in plan:
             for spec in run_specs(planned, limit, runs_dir or out_dir):
-                yield run_task_variant(spec, out_dir, partial(pool.get, spec), progress=progress)
+                yield run_task_variant(spec, out_dir, partial(pool.get, spec), progress=progress, wait=wait)
     finally:
         pool.close()

@@ -31,6 +31,8 @@ class RunOutcome:
     summary: RunSummary
     n_generated: int
     n_reused: int
+    n_quarantined: int = 0
+    """Unreadable lines of the stored responses moved to the store's quarantine file (their samples ran again)."""
 
 
 SKIPPED_BY_RULE = "skipped_by_rule"
@@ -101,17 +103,31 @@ def build_manifest(
     )
 
 
-def run_task_variant(spec: RunSpec, out_dir: Path, get_runner: Callable[[], Runner], progress: bool = True) -> RunOutcome:
+def run_task_variant(
+    spec: RunSpec, out_dir: Path, get_runner: Callable[[], Runner], progress: bool = True, wait: bool = False,
+) -> RunOutcome:
     """Generate what is missing from the run folder, then rescore everything. Safe to rerun after a crash.
 
-    ``get_runner`` is called only when something is left to generate (a finished run loads no model).
+    ``get_runner`` is called only when something is left to generate (a finished run loads no model). The run
+    holds the folder's lock throughout: a second run on the same folder fails naming this one, or with ``wait``
+    starts when it is done (and then finds its samples stored).
     """
     task, variant, config = spec.task, spec.variant, spec.model
     renderer = PromptRenderer(task, variant, spec.prompts_dir)
     requests = build_requests(task, variant, spec.data.samples, config, renderer)
+    store = RunStore(out_dir / spec.run_id)
+    with store.lock(wait=wait):
+        return _run_locked(spec, store, renderer, requests, get_runner, progress)
+
+
+def _run_locked(
+    spec: RunSpec, store: RunStore, renderer: PromptRenderer, requests: Sequence[Request],
+    get_runner: Callable[[], Runner], progress: bool,
+) -> RunOutcome:
+    task, variant, config = spec.task, spec.variant, spec.model
     run_id = spec.run_id
-    store = RunStore(out_dir / run_id)
     store.repair_torn_tail()
+    quarantined = store.quarantine_unreadable()
     done = store.response_index().done()
     pending = [r for r in requests if r.key not in done]
     previous = store.read_manifest() if store.exists() else None
@@ -130,7 +146,8 @@ def run_task_variant(spec: RunSpec, out_dir: Path, get_runner: Callable[[], Runn
     manifest = manifest.model_copy(update={"finished_at": utc_now()})
     store.write_manifest(manifest)
     summary = finish_run(store, manifest, spec, requests)
-    return RunOutcome(store.folder, summary, n_generated=len(pending), n_reused=len(requests) - len(pending))
+    return RunOutcome(store.folder, summary, n_generated=len(pending), n_reused=len(requests) - len(pending),
+                      n_quarantined=quarantined)
 
 
 def _generate_into(store: RunStore, runner: Runner, pending: Sequence[Request], progress: bool, desc: str) -> None:

@@ -12,8 +12,9 @@ import numpy as np
 
 from harness.errors import OnkobenchError
 from harness.stats import PairedComparison, holm_adjust, paired_comparisons, ranks_with_ties
-from harness.results import PublishedResult, ResultSummary, read_result
+from harness.results import PublishedResult, Reproduction, ResultSummary, read_result
 from harness.store import MetricEstimate, ModelSummary, RunStore, is_summary_file, run_folders_under
+from harness.verification import standing_reproduction
 
 
 @dataclass
@@ -31,6 +32,23 @@ class Row:
         if isinstance(self.summary, PublishedResult):
             return self.summary.correct
         return RunStore(self.folder).correctness() if self.folder is not None else {}
+
+    @cached_property
+    def reproduction(self) -> Reproduction | None:
+        """A maintainer's verification that still describes this published result (None for a local run).
+        Cached: checking it hashes the whole result."""
+        return standing_reproduction(self.summary) if isinstance(self.summary, PublishedResult) else None
+
+    @property
+    def verification(self) -> str:
+        """Who vouches for the row's numbers: "reproduced" / "not reproduced" by a maintainer's rerun, "changed since
+        verified" (the result was edited after its verification), "self-reported" (a published result never
+        verified), or "local run"."""
+        if not isinstance(self.summary, PublishedResult):
+            return "local run"
+        if self.reproduction is not None:
+            return "reproduced" if self.reproduction.reproduced else "not reproduced"
+        return "changed since verified" if self.summary.reproduction is not None else "self-reported"
 
     @property
     def label(self) -> str:
@@ -171,9 +189,20 @@ class TaskTable:
 
 
 def load_rows(paths: list[Path]) -> list[Row]:
-    """Rows from scored run folders and published results (``*.json`` of kind onkobench-result)."""
+    """Rows from scored run folders and published results (``*.json`` of kind onkobench-result).
+
+    A path in a results folder (its nearest folder named results, suites, tasks or models is ``results``, as
+    ``onkobench validate`` decides) gives published results only, and only when every one of them passes
+    ``onkobench validate`` (metrics recomputed, configs compared, no text): the public site is built from
+    ``leaderboards/results``, so a run folder, summary, link or unknown file copied there never becomes a page.
+    """
+    from harness.validation import is_results_path, validated_results
+
     rows: list[Row] = []
     for path in paths:
+        if is_results_path(path):
+            rows.extend(Row(published, None) for published in validated_results(path))
+            continue
         if path.is_file():
             published = read_result(path)
             if published is None:

@@ -12,6 +12,7 @@ from typing import Any
 import jinja2
 
 from harness.config.io import REPO_ROOT
+from harness.errors import OnkobenchError
 
 from harness.report.pages import (
     TaskTable, build_tables, few_shot_gains, load_rows, model_pages, paired_matrix, pareto_chart,
@@ -20,6 +21,13 @@ from harness.store import RunManifest, RunStore
 
 REPORTS_DIR = REPO_ROOT / "reports"
 SAMPLE_ROW_LIMIT = 5000
+SHOWN_TEXT_LIMIT = 20_000
+"""Characters of one output (or reasoning trace) a run page shows: a 100 MB answer must not make a 100 MB page;
+the full text stays in the run folder."""
+SITE_MARKER = ".onkobench-site"
+"""Written into every site: a folder holding it may be replaced by the next ``report``."""
+_OLD_SITE_ENTRIES = frozenset({"index.html", "static", "tasks", "runs", "models"})
+"""What a site built before the marker holds; such a folder may be replaced too."""
 
 
 def _percent(value: float | None, digits: int = 1) -> str:
@@ -59,10 +67,17 @@ def _environment() -> jinja2.Environment:
 
 
 def _write_text(path: Path, text: str) -> None:
+    # written straight: the whole site is built in a folder of its own and swapped in at the end
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    path.write_text(text, encoding="utf-8")
+
+
+def _shown(text: Any) -> Any:
+    """A text as a run page shows it: at most SHOWN_TEXT_LIMIT characters, saying how many were cut."""
+    if not isinstance(text, str) or len(text) <= SHOWN_TEXT_LIMIT:
+        return text
+    cut = len(text) - SHOWN_TEXT_LIMIT
+    return f"{text[:SHOWN_TEXT_LIMIT]}\n[... {cut:,} more characters not shown; the full text is in the run folder]"
 
 
 def _sample_rows(folder: Path | None) -> list[dict[str, Any]]:
@@ -78,7 +93,7 @@ def _sample_rows(folder: Path | None) -> list[dict[str, Any]]:
         for score in scores:
             offset = offsets.get(score.get("key") or "")
             response = reader.read_at(offset) if offset is not None else {}
-            rows.append({**score, "text": response.get("text"), "reasoning": response.get("reasoning")})
+            rows.append({**score, "text": _shown(response.get("text")), "reasoning": _shown(response.get("reasoning"))})
     return rows
 
 
@@ -88,18 +103,43 @@ def _manifest(folder: Path | None) -> RunManifest | None:
     return store.read_manifest() if store is not None and store.exists() else None
 
 
-def build_site(sources: list[Path], out_dir: Path, published_dir: Path | None = None) -> Path:
-    """Write the index, one page per task table, model and run, and the static assets; returns the index path."""
-    tables: list[TaskTable] = build_tables(load_rows(sources), published_dir)
+def _check_replaceable(out_dir: Path) -> None:
+    """Refuse an ``--out`` that is something else than a site: replacing it would delete what it holds."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise OnkobenchError(f"{out_dir}: not a folder; choose another --out")
+    entries = {entry.name for entry in out_dir.iterdir()}
+    if entries and SITE_MARKER not in entries and not entries <= _OLD_SITE_ENTRIES:
+        other = sorted(entries - _OLD_SITE_ENTRIES)[0]
+        raise OnkobenchError(f"{out_dir}: holds {other!r}, so it is not a site built by onkobench report and would be "
+                             "replaced; choose another --out (an empty or new folder)")
+
+
+def _swap_in(built: Path, out_dir: Path) -> None:
+    """Put the finished site in place of the old one (two renames on one file system; the old is removed after)."""
+    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    if out_dir.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(out_dir, old)
+    try:
+        os.rename(built, out_dir)
+    except OSError:
+        if old.exists():
+            os.rename(old, out_dir)  # the previous site back in place
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_site(tables: list[TaskTable], out_dir: Path) -> None:
+    """The index, one page per task table, model and run, and the static assets."""
     env = _environment()
-    out_dir.mkdir(parents=True, exist_ok=True)
     static_out = out_dir / "static"
-    static_out.mkdir(exist_ok=True)
+    static_out.mkdir(parents=True, exist_ok=True)
     for asset in sorted((REPORTS_DIR / "static").iterdir()):
         shutil.copyfile(asset, static_out / asset.name)
     charts = {table.anchor: pareto_chart(table) for table in tables}
-    index = out_dir / "index.html"
-    _write_text(index, env.get_template("index.html").render(tables=tables, charts=charts, root="."))
+    _write_text(out_dir / "index.html", env.get_template("index.html").render(tables=tables, charts=charts, root="."))
     for table in tables:
         page = env.get_template("task.html").render(
             table=table, chart=charts[table.anchor], matrix=paired_matrix(table), gains=few_shot_gains(table), root="..",
@@ -115,4 +155,32 @@ def build_site(sources: list[Path], out_dir: Path, published_dir: Path | None = 
     for name, model_page in model_pages(tables).items():
         page = env.get_template("model.html").render(root="..", model=model_page.model, entries=model_page.entries)
         _write_text(out_dir / "models" / f"{_slug(name)}.html", page)
-    return index
+    _write_text(out_dir / SITE_MARKER, "built by onkobench report; the next report replaces this folder\n")
+
+
+def build_site(sources: list[Path], out_dir: Path, published_dir: Path | None = None) -> Path:
+    """Write the static site into ``out_dir``; returns the index path.
+
+    The site is built in a folder beside ``out_dir`` and swapped in only when complete: a build that fails or is
+    interrupted (full disk, Ctrl-C) leaves the previous site as it was, with no partial page and no temporary file.
+    An unwritable ``--out`` is an error naming it.
+    """
+    tables: list[TaskTable] = build_tables(load_rows(sources), published_dir)
+    out_dir = Path(os.path.realpath(out_dir))  # "." has no name to put a folder beside; a link: swap where it points
+    if not out_dir.name:
+        raise OnkobenchError(f"{out_dir}: choose a folder of its own for the site (--out)")
+    building = out_dir.with_name(f".{out_dir.name}.building-{os.getpid()}")
+    try:
+        _check_replaceable(out_dir)
+        try:
+            shutil.rmtree(building, ignore_errors=True)
+            building.mkdir(parents=True)
+            _write_site(tables, building)
+            _swap_in(building, out_dir)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)  # gone already after a swap
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename else ""
+        raise OnkobenchError(f"{out_dir}: site not written: {err.strerror or err}{where}; "
+                             "the previous site, if any, is unchanged") from None
+    return out_dir / "index.html"

@@ -29,6 +29,8 @@ class Runner(Protocol):
     """Loads the weights itself: a hub model's config must pin the revision it was evaluated at."""
     engine_packages: ClassVar[tuple[str, ...]] = ()
     """Distributions whose installed versions are part of every request key (a new engine version reruns)."""
+    file_options: ClassVar[tuple[str, ...]] = ()
+    """Options that name a file (relative to the config): its content is part of every request key and the config hash."""
 
     @classmethod
     def check_config(cls, config: ModelConfig) -> None:

@@ -89,6 +89,7 @@ class BaselineRunner(Runner):
     uses_prompt = False
     needs_model = False
     engine_packages = ("onkobench", "rapidfuzz")
+    file_options = ("lexicon", "keywords")
 
     @classmethod
     def check_task(cls, config: ModelConfig, answer_kind: str, task_name: str) -> None:

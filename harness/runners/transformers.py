@@ -40,6 +40,11 @@ class TransformersRunner(Runner):
         if options:
             raise OnkobenchError(f"model {config.name}: unknown transformers option(s) {', '.join(options)}")
         self.config = config
+        # a contributed chat template is checked before any weights load; transformers renders it in its sandbox
+        chat_template = self._chat_template_override(config, config_dir)
+        self.chat_template_label = (
+            f"chat template {config.chat_template}" if config.chat_template else "the tokenizer's chat template"
+        )
         self.torch = torch
         self.device = device
         if device == "cpu":
@@ -53,9 +58,8 @@ class TransformersRunner(Runner):
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        if config.chat_template:
-            template_path = resolve_config_path(config_dir, config.chat_template, f"model {config.name}: chat_template")
-            self.tokenizer.chat_template = template_path.read_text(encoding="utf-8")
+        if chat_template is not None:
+            self.tokenizer.chat_template = chat_template
         if self.tokenizer.chat_template is None:
             raise OnkobenchError(f"model {config.name}: the tokenizer has no chat template")
         self.model = transformers.AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **load_kwargs)
@@ -78,6 +82,14 @@ class TransformersRunner(Runner):
             kwargs["gguf_file"] = config.gguf_file
         return location, kwargs
 
+    @staticmethod
+    def _chat_template_override(config: ModelConfig, config_dir: Path) -> str | None:
+        if not config.chat_template:
+            return None
+        from harness.templating import check_chat_template
+
+        return check_chat_template(resolve_config_path(config_dir, config.chat_template, f"model {config.name}: chat_template"))
+
     def describe(self) -> dict[str, Any]:
         return {"engine": "transformers", "device": self.device, "batch_size": self.batch_size, **self.versions}
 
@@ -85,9 +97,17 @@ class TransformersRunner(Runner):
         self.model = None
 
     def _prompt(self, request: Request) -> str:
-        return self.tokenizer.apply_chat_template(
-            list(request.messages), tokenize=False, add_generation_prompt=True, **request.chat_template_kwargs
-        )
+        import jinja2
+
+        try:
+            return self.tokenizer.apply_chat_template(
+                list(request.messages), tokenize=False, add_generation_prompt=True, **request.chat_template_kwargs
+            )
+        except jinja2.TemplateError as err:
+            # the sandbox's refusal, or the template's own raise_exception: one line naming it, not a traceback
+            from harness.templating import render_error
+
+            raise OnkobenchError(f"model {self.config.name}: {render_error(err, self.chat_template_label)}") from None
 
     def _generate_batch(self, batch: Sequence[Request]) -> list[Response]:
         torch = self.torch

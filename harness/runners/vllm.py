@@ -107,8 +107,12 @@ class VLLMRunner(Runner):
                 self.lora_requests[adapter.name] = LoRARequest(adapter.name, index, path)
             rank = max(a.rank or 16 for a in adapters)
             kwargs.update(enable_lora=True, max_loras=len(self.lora_requests), max_lora_rank=max(rank, 16))
+        # vLLM hands it to the tokenizer's apply_chat_template, which renders in transformers' sandbox; the
+        # check refuses a template that reaches Python's internals before the engine starts
+        from harness.templating import check_chat_template
+
         self.chat_template = (
-            resolve_config_path(config_dir, config.chat_template, f"model {config.name}: chat_template").read_text(encoding="utf-8")
+            check_chat_template(resolve_config_path(config_dir, config.chat_template, f"model {config.name}: chat_template"))
             if config.chat_template else None
         )
         self.llm = LLM(**{k: v for k, v in kwargs.items() if v is not None})
@@ -164,16 +168,43 @@ class VLLMRunner(Runner):
             raise OnkobenchError(f"adapter(s) {', '.join(sorted(unknown))} were not loaded with this engine")
 
         for _, grouped in groupby(sorted(requests, key=group_key), key=group_key):
-            batch = prefix_order(list(grouped))
-            first = batch[0]
-            outputs = self.llm.chat(
-                [list(r.messages) for r in batch],
-                sampling_params=self._sampling_params(first.sampling, first.structured_regex),
-                use_tqdm=False,
-                lora_request=[self.lora_requests[r.adapter] if r.adapter else None for r in batch]
-                if self.lora_requests else None,
-                chat_template=self.chat_template,
-                chat_template_kwargs=dict(first.chat_template_kwargs) or None,
-            )
-            for request, output in zip(batch, outputs):
+            yield from self._batch(prefix_order(list(grouped)))
+
+    def _chat(self, batch: Sequence[Request]) -> list[Any]:
+        """One ``llm.chat`` call for requests that share sampling, structured outputs and template arguments."""
+        first = batch[0]
+        return self.llm.chat(
+            [list(r.messages) for r in batch],
+            sampling_params=self._sampling_params(first.sampling, first.structured_regex),
+            use_tqdm=False,
+            lora_request=[self.lora_requests[r.adapter] if r.adapter else None for r in batch]
+            if self.lora_requests else None,
+            chat_template=self.chat_template,
+            chat_template_kwargs=dict(first.chat_template_kwargs) or None,
+        )
+
+    def _batch(self, batch: Sequence[Request]) -> Iterator[Response]:
+        """The batch's responses; when the engine refuses the batch (one prompt too long for the context, say),
+        each request is sent alone and those that still fail are recorded as failed requests, as the openai
+        runner records a request that failed for good. The rest of the batch is answered."""
+        try:
+            outputs = self._chat(batch)
+        except Exception as err:  # noqa: BLE001 - any engine error of a batch is retried request by request
+            if len(batch) == 1:
+                yield _failed(batch[0], err)
+                return
+            for request in batch:
+                try:
+                    (output,) = self._chat([request])
+                except Exception as single:  # noqa: BLE001 - recorded as this request's error, never a crash
+                    yield _failed(request, single)
+                    continue
                 yield self._response(request, output)
+            return
+        for request, output in zip(batch, outputs):
+            yield self._response(request, output)
+
+
+def _failed(request: Request, err: Exception) -> Response:
+    # one line: the engine's messages can span several
+    return Response(key=request.key, text="", error=f"vllm: {type(err).__name__}: {' '.join(str(err).split())[:300]}")

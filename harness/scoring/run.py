@@ -51,6 +51,15 @@ class ResponseStats:
         return {f"mean_{field}": round(sum(values) / len(values), 3) if values else None for field, values in self.tokens.items()}
 
 
+def model_summary(model: dict[str, Any]) -> ModelSummary:
+    """What a table row shows of a model config (the manifest's dict); ``onkobench validate`` derives it again."""
+    return ModelSummary(
+        name=model.get("name"), display_name=model.get("display_name") or model.get("name"), runner=model.get("runner"),
+        metadata=model.get("metadata", {}), reasoning=model.get("reasoning"), model_id=model.get("model_id"),
+        revision=model.get("revision"), adapter=(model.get("adapter") or {}).get("name"),
+    )
+
+
 def summarize(manifest: RunManifest, task: Task, table: ScoreTable, responses: ResponseStats) -> RunSummary:
     metrics = compute_metrics(task.metrics, table)
     model = manifest.model
@@ -61,11 +70,7 @@ def summarize(manifest: RunManifest, task: Task, table: ScoreTable, responses: R
         family=task.family,
         answer_kind=task.answer_kind,
         variant=manifest.variant,
-        model=ModelSummary(
-            name=model.get("name"), display_name=model.get("display_name") or model.get("name"), runner=model.get("runner"),
-            metadata=model.get("metadata", {}), reasoning=model.get("reasoning"), model_id=model.get("model_id"),
-            revision=model.get("revision"), adapter=(model.get("adapter") or {}).get("name"),
-        ),
+        model=model_summary(model),
         model_config_hash=manifest.model_config_hash,
         dataset=manifest.dataset,
         upstream=manifest.upstream,

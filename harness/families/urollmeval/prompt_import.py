@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
 
 from harness.errors import OnkobenchError
 from harness.provenance import git_state
 from harness.config.prompt_packs import pack_file
+from harness.templating import ends_raw_block, sandboxed_environment
 
 STEPS = {1: "urollmeval.step1", 2: "urollmeval.step2", 3: "urollmeval.step3"}
 DATE_PLACEHOLDER = "[DATE]"
@@ -96,7 +96,8 @@ def _call_builders(checkout: Path, probes: dict[int, list[list[str]]]) -> dict[s
 
 def _template(text: str, replacements: dict[str, str]) -> str:
     """Literal text in raw blocks, each probe replaced by its Jinja expression."""
-    if "{% endraw %}" in text:
+    if ends_raw_block(text):
+        # it would close the raw block early and the rest of the message would run as Jinja
         raise ValueError("message contains '{% endraw %}'")
     pieces: list[str] = []
     rest = text
@@ -114,7 +115,7 @@ def _template(text: str, replacements: dict[str, str]) -> str:
 
 
 def _render(turns: list[dict[str, str]], context: dict[str, Any]) -> list[dict[str, str]]:
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    env = sandboxed_environment()  # the same sandbox the templates will run in
     return [{"role": t["role"], "content": env.from_string(t["template"]).render(**context)} for t in turns]
 
 
