@@ -38,8 +38,10 @@ def test_step1_answers_become_step2_queries(steps) -> None:
     assert [(s.id, s.group, s.fields["diagnosis"], s.target) for s in samples] == [
         ("0/0", "0", "Prostatakarzinom", ["C61"]),
         ("2/0", "2", "Urothelkarzinom", ["C61", "C67"]),
-        ("2/1", "2", '["Prostatakarzinom"]', ["C61", "C67"]),
-        ("4/0", "4", '{"x": 1}', []),
+        # as the study's step 2 (run_evaluation_step2.py, extract_diagnosis_texts): the array is
+        # flattened and an item that is not a string is written as Python prints it
+        ("2/1", "2", "Prostatakarzinom", ["C61", "C67"]),
+        ("4/0", "4", "{'x': 1}", []),
     ]
     assert samples[0].extra == {"diagnosis": "Prostatakarzinom"}
 

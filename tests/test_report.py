@@ -164,3 +164,13 @@ def test_draw_spread_and_reasoning_overhead(mini_task_file: Path, tmp_path: Path
     assert (spread.variant, spread.n, spread.min, spread.max) == ("two-shot", 3, 0.2, 0.6)
     on = next(r for r in table.rows if r.model_name == "r-True")
     assert table.reasoning_overhead(on)["time"] == pytest.approx(4.0, rel=0.01)  # 0.02 s vs 0.005 s per item
+
+
+def test_a_value_without_interval_says_so() -> None:
+    """The study's 0.0 for an undefined precision has no interval (n = 0): shown as "CI n/a", not "[––]"."""
+    from harness.report.site import _environment
+
+    macros = _environment().get_template("_macros.html").module
+    assert str(macros.estimate({"value": 0.0, "lo": None, "hi": None})).endswith("[CI n/a]</span>")
+    assert "(95% CI n/a)" in str(macros.ci_bar({"value": 0.0, "lo": None, "hi": None}))
+    assert str(macros.estimate({"value": 0.5, "lo": 0.25, "hi": 0.75})) == '50.0<span class="ci-text"> [25.0–75.0]</span>'

@@ -20,7 +20,7 @@ STEP2_CODE = code_parser(r"\b([CD][0-9]{2})\b", ignore_case=False, upper=False)
         ("2019", "2019"),
         ("2019-03", "2019-03"),
         ("2019-03-05", "2019-03-05"),
-        ("  2019\n", "2019"),  # surrounding whitespace is stripped first
+        ("  2019\n", "2019"),  # not ISO from the start (no strip, as the study): the first number wins
         ("Die ED war am 5.3.2019.", "2019-03-05"),  # first D.M.YYYY, zero-padded
         ("03/2019", "2019-03"),
         ("3/19", "2019-03"),

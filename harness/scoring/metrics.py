@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,6 +151,26 @@ def f1(table: ScoreTable) -> Estimate:
 
 METRICS.add("p_correct_total", accuracy)
 METRICS.add("recall", sensitivity)
+
+
+def undefined_as_zero(metric: Metric, doc: str) -> Metric:
+    """A variant of ``metric`` that reports 0.0 where the metric is undefined (a zero denominator).
+
+    This is scikit-learn's ``zero_division=0``, which some studies report; onkobench's own metrics
+    say n/a instead. Only the point value changes: the interval stays n/a (there is nothing to put an
+    interval around when no sample enters the denominator), and ``n`` stays as counted.
+    """
+
+    def variant(table: ScoreTable) -> Estimate:
+        estimate = metric(table)
+        if math.isnan(estimate.value):
+            return Estimate(0.0, math.nan, math.nan, estimate.n, estimate.method)
+        return estimate
+
+    variant.__doc__ = doc
+    if getattr(metric, "lower_is_better", False):
+        counts_failures(variant)
+    return variant
 
 
 @METRICS.register("p_correct")

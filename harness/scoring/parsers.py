@@ -50,7 +50,8 @@ def _matching_bracket_span(text: str, start: int) -> str | None:
     return None
 
 
-def _flatten(items: list[Any]) -> list[Any]:
+def flatten(items: list[Any]) -> list[Any]:
+    """The items of a list with every nested list replaced by its items, in order, at any depth."""
     flat: list[Any] = []
     stack = [iter(items)]
     # iterative, so a deeply nested model output cannot exhaust the recursion limit
@@ -67,7 +68,11 @@ def _flatten(items: list[Any]) -> list[Any]:
 
 @PARSERS.register("json_array")
 def json_array_parser() -> Parser:
-    """First JSON array in the text (bracket-matched, curly quotes U+201C/U+201D -> '"'), flattened."""
+    """First JSON array in the text (bracket-matched, curly quotes U+201C/U+201D -> '"'), flattened.
+
+    The clean rule; a study family may register its own array parser that follows the study code's quirks
+    (no '[' at all, a '[' inside a string, a non-empty list of empty lists), as the urology family does.
+    """
 
     def parse(text: str) -> Parsed:
         if not text.strip():
@@ -84,7 +89,7 @@ def json_array_parser() -> Parser:
             value = json.loads(span)
         except (json.JSONDecodeError, RecursionError) as err:
             return Parsed(None, MALFORMED, f"invalid JSON array: {getattr(err, 'msg', 'too deeply nested')}")
-        return Parsed(_flatten(value))
+        return Parsed(flatten(value))
 
     return parse
 

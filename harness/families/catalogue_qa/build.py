@@ -5,7 +5,22 @@ texts -> ICD-10-GM (neoplasms only, and all chapters), ICD-O-3 topography and mo
 codes, and tumour-diagnosis recognition (neoplasm texts against other diagnoses and, given an OPS
 file, procedure texts). Sampling is seeded and stratified, texts are de-duplicated (a text with two
 different codes is dropped as ambiguous), and the few-shot pool never shares a text with the test
-split. Nothing built here may be committed: the output is a local data set with its own manifest.
+split, nor a code (where the answer is a code; for recognition, the row's primary code). Nothing
+built here may be committed: the output is a local data set with its own manifest.
+
+Label rules (also in tasks/icd_catalogue_qa/README.md and the manifest's ``label_rules``):
+
+* ICD-O-3 topography: only codable four-character codes (``Cxx.x``) are items. The file's
+  three-character category headings ("C18 Kolon") are dropped (``category_heading``): the prompt asks
+  for ``Cxx.x``, eight categories have no ``.9`` code to map to, and where one exists it is an item
+  of its own already.
+* Tumour recognition: a row is "Ja" when ANY of its codes (primary, dagger/star, additional) lies in
+  C00-D48, or when it codes a personal history of a malignant neoplasm (Z85: UroLlmEval counts a
+  past carcinoma of the patient as a tumour diagnosis). Family history (Z80), screening (Z12) and
+  observation for a suspected malignancy (Z03.1) are "Nein" (someone else's tumour, or none
+  asserted). Rows whose code presupposes a tumour of the patient without diagnosing one (follow-up
+  after cancer treatment Z08, chemotherapy sessions Z51.1/Z51.82, cytostatic chemotherapy in the
+  history Z92.6, other neoplasms in the history Z86.0) are dropped as ``ambiguous_tumour_context``.
 """
 
 from __future__ import annotations
@@ -14,7 +29,7 @@ import hashlib
 import random
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +44,28 @@ BFARM_NOTICE = (
     "Arzneimittel und Medizinprodukte (BfArM)."
 )
 SETS = ("alphaid_icd10gm_neoplasms", "alphaid_icd10gm_all", "icdo3_topography", "icdo3_morphology", "tumour_recognition")
+
+TOPOGRAPHY_CODE = re.compile(r"C\d{2}\.\d")
+"""A codable ICD-O-3 topography code; the file's three-character category headings do not match."""
+
+OWN_HISTORY_MALIGNANT = ("Z85",)
+"""Personal history of a malignant neoplasm: a (past) tumour diagnosis of the patient, as in UroLlmEval."""
+NOT_A_TUMOUR_DIAGNOSIS = {"Z80": "family_history", "Z12": "screening", "Z03.1": "suspected_only"}
+"""Tumour-related codes that assert no tumour of the patient: labelled "Nein" (named in the manifest counts)."""
+AMBIGUOUS_TUMOUR_CONTEXT = ("Z08", "Z51.1", "Z51.82", "Z86.0", "Z92.6")
+"""Codes that presuppose a tumour of the patient without diagnosing one (follow-up, therapy sessions or
+history of cytostatics, other neoplasms in the history): neither label is safe, so such rows are dropped."""
+
+LABEL_RULES = {
+    "icdo3_topography": "gold is a codable four-character code Cxx.x; three-character category headings "
+    "of the topography file are dropped (category_heading), not mapped to .9",
+    "tumour_recognition": "Ja = any code of the Alpha-ID row (primary, dagger/star, additional) in C00-D48, "
+    "or a personal history of malignant neoplasm (Z85, counted as a tumour diagnosis as in UroLlmEval); "
+    "Nein = all other diagnoses, including family history (Z80), screening (Z12), suspected malignancy "
+    "(Z03.1) and OPS procedures; dropped as ambiguous_tumour_context: Z08, Z51.1, Z51.82, Z86.0, Z92.6",
+    "fewshot": "the few-shot pool shares no text and no code with the test split (code = the answer for "
+    "coding sets, the row's primary code for tumour_recognition); test items with a pool code are excluded",
+}
 
 
 @dataclass
@@ -47,6 +84,9 @@ class SetReport:
     kept: int = 0
     test: int = 0
     fewshot: int = 0
+    excluded_same_code_as_fewshot: int = 0
+    fewshot_test_overlap: dict[str, int] = field(default_factory=dict)
+    labels: dict[str, int] = field(default_factory=dict)
 
     def drop(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
@@ -76,17 +116,45 @@ def deduplicate(candidates: Iterable[Candidate], report: SetReport) -> list[Cand
     return kept
 
 
-def stratified_split(
-    candidates: list[Candidate], n_test: int, n_fewshot: int, seed: int
+def answer_code(candidate: Candidate) -> str | None:
+    """The code a candidate must not share with the few-shot pool: its answer (coding sets)."""
+    return candidate.answer
+
+
+def primary_code(candidate: Candidate) -> str | None:
+    """The row's primary code (tumour recognition, where the answer is Ja/Nein)."""
+    return candidate.extra.get("code")
+
+
+def fewshot_pool(
+    candidates: list[Candidate], n_fewshot: int, seed: int, code_of: Callable[[Candidate], str | None] = answer_code
 ) -> tuple[list[Candidate], list[Candidate]]:
-    """Seeded, proportional to strata (largest remainder), test and few-shot pool disjoint by text."""
+    """The seeded few-shot pool (one candidate per code) and the rest in the same seeded order."""
     rng = random.Random(seed)
     ordered = sorted(candidates, key=lambda c: (c.stratum, _key(c.text)))
     rng.shuffle(ordered)
-    fewshot = ordered[:n_fewshot]
-    rest = ordered[n_fewshot:]
+    shots: list[Candidate] = []
+    codes: set[str] = set()
+    rest: list[Candidate] = []
+    for candidate in ordered:
+        code = code_of(candidate)
+        if len(shots) < n_fewshot and (code is None or code not in codes):
+            shots.append(candidate)
+            if code is not None:
+                codes.add(code)
+        else:
+            rest.append(candidate)
+    return shots, rest
+
+
+def stratified_test(
+    rest: list[Candidate], n_test: int, seed: int, banned: Collection[str] = frozenset(),
+    code_of: Callable[[Candidate], str | None] = answer_code,
+) -> list[Candidate]:
+    """Proportional to strata (largest remainder) from ``rest``, leaving out candidates with a banned code."""
+    rest = [c for c in rest if code_of(c) not in banned]
     if n_test >= len(rest):
-        return _shuffled(rest, seed), fewshot
+        return _shuffled(rest, seed)
     strata: dict[str, list[Candidate]] = defaultdict(list)
     for candidate in rest:
         strata[candidate.stratum].append(candidate)
@@ -96,7 +164,18 @@ def stratified_split(
     for stratum in sorted(quotas, key=lambda s: (-(quotas[s] - counts[s]), s))[:leftover]:
         counts[stratum] += 1
     test = [c for s, items in sorted(strata.items()) for c in items[: counts[s]]]
-    return _shuffled(test, seed), fewshot
+    return _shuffled(test, seed)
+
+
+def stratified_split(
+    candidates: list[Candidate], n_test: int, n_fewshot: int, seed: int,
+    code_of: Callable[[Candidate], str | None] = answer_code,
+) -> tuple[list[Candidate], list[Candidate]]:
+    """Seeded, proportional to strata (largest remainder); test and few-shot pool disjoint by text and
+    by code (``code_of``; the answer by default): a test candidate with a pool code is left out."""
+    shots, rest = fewshot_pool(candidates, n_fewshot, seed, code_of)
+    banned = {code for c in shots if (code := code_of(c)) is not None}
+    return stratified_test(rest, n_test, seed, banned, code_of), shots
 
 
 def _shuffled(candidates: list[Candidate], seed: int) -> list[Candidate]:
@@ -122,6 +201,17 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def topography_candidates(catalogue: Any, report: SetReport) -> Iterable[Candidate]:
+    """Topography terms with their codable Cxx.x code; category headings (C18 "Kolon") are dropped."""
+    for code, entry in catalogue.entries.items():
+        if not entry.title:
+            continue
+        if not TOPOGRAPHY_CODE.fullmatch(code):
+            report.drop("category_heading")
+            continue
+        yield Candidate(entry.title, code, code[:3], code)
+
+
 def alphaid_candidates(entries: list[Any], catalogue: Any, report: SetReport, neoplasms_only: bool) -> Iterable[Candidate]:
     for entry in entries:
         code = entry.primary
@@ -137,26 +227,63 @@ def alphaid_candidates(entries: list[Any], catalogue: Any, report: SetReport, ne
                         {"chapter": found.chapter, "alphaid_year": entry.year})
 
 
+def row_codes(entry: Any) -> list[str]:
+    """Every code of an Alpha-ID row: primary, dagger/star, additional (two in the new layout)."""
+    return [code for code in (entry.primary, entry.asterisk, entry.additional, entry.additional2) if code]
+
+
+def _has(codes: list[str], prefixes: Iterable[str]) -> str | None:
+    return next((p for p in prefixes for code in codes if code.startswith(p)), None)
+
+
+def recognition_label(codes: list[str]) -> tuple[str | None, str]:
+    """("Ja" / "Nein" / None for dropped, the rule that decided) for the codes of one Alpha-ID row."""
+    if any(is_neoplasm(code) for code in codes):
+        return "Ja", "chapter_ii_code"
+    if _has(codes, OWN_HISTORY_MALIGNANT):
+        return "Ja", "own_history_malignant_Z85"
+    if _has(codes, AMBIGUOUS_TUMOUR_CONTEXT):
+        return None, "ambiguous_tumour_context"
+    found = _has(codes, NOT_A_TUMOUR_DIAGNOSIS)
+    if found:
+        return "Nein", f"{NOT_A_TUMOUR_DIAGNOSIS[found]}_{found}"
+    return "Nein", "other_diagnosis"
+
+
 def recognition_candidates(entries: list[Any], catalogue: Any, ops: Any | None, report: SetReport) -> Iterable[Candidate]:
     for entry in entries:
         code = entry.primary
-        if not code or catalogue.get(code) is None:
+        if not code:
+            continue  # cross-references and rows with an additional code only
+        if catalogue.get(code) is None:
+            report.drop(f"code_not_in_icd10gm_{catalogue.year}")
             continue
-        label = "Ja" if is_neoplasm(code) else "Nein"
-        yield Candidate(entry.text, label, f"{label}:{'diagnosis'}", f"alpha-{entry.alpha_id}", {"source": "alphaid", "code": code})
+        codes = row_codes(entry)
+        label, rule = recognition_label(codes)
+        if label is None:
+            report.drop(rule)
+            continue
+        yield Candidate(entry.text, label, f"{label}:diagnosis", f"alpha-{entry.alpha_id}",
+                        {"source": "alphaid", "code": code, "codes": codes, "label_rule": rule})
     if ops is not None:
         for code, item in ops.entries.items():
             if item.terminal and item.title:
-                yield Candidate(item.title, "Nein", "Nein:procedure", f"ops-{code}", {"source": "ops", "code": code})
+                yield Candidate(item.title, "Nein", "Nein:procedure", f"ops-{code}",
+                                {"source": "ops", "code": code, "codes": [code], "label_rule": "ops_procedure"})
 
 
 def balanced(candidates: list[Candidate], n_test: int, n_fewshot: int, seed: int) -> tuple[list[Candidate], list[Candidate]]:
-    """Half positive, half negative; negatives stratified by source (other diagnoses, procedures)."""
+    """Half positive, half negative; negatives stratified by source (other diagnoses, procedures); no
+    test item shares its primary code with a few-shot example of either side."""
     positives = [c for c in candidates if c.answer == "Ja"]
     negatives = [c for c in candidates if c.answer == "Nein"]
-    pos_test, pos_shots = stratified_split(positives, n_test // 2, n_fewshot // 2, seed)
-    neg_test, neg_shots = stratified_split(negatives, n_test - len(pos_test), n_fewshot - len(pos_shots), seed + 1)
+    pos_shots, pos_rest = fewshot_pool(positives, n_fewshot // 2, seed, primary_code)
+    neg_shots, neg_rest = fewshot_pool(negatives, n_fewshot - len(pos_shots), seed + 1, primary_code)
+    banned = {code for c in pos_shots + neg_shots if (code := primary_code(c)) is not None}
+    pos_test = stratified_test(pos_rest, n_test // 2, seed, banned, primary_code)
+    neg_test = stratified_test(neg_rest, n_test - len(pos_test), seed + 1, banned, primary_code)
     shots = [c for pair in zip(pos_shots, neg_shots) for c in pair]  # alternate, so first_n stays balanced
+    shots += pos_shots[len(neg_shots):] + neg_shots[len(pos_shots):]
     return _shuffled(pos_test + neg_test, seed), shots
 
 
@@ -189,23 +316,39 @@ def build_catalogue_tasks(
     if ops is not None:
         sources.extend(ops.sources)
     reports = {name: SetReport() for name in SETS}
-    plans: dict[str, tuple[list[Candidate], list[Candidate], str]] = {}
+    plans: dict[str, tuple[list[Candidate], list[Candidate], str, Callable[[Candidate], str | None]]] = {}
+    kept_by_set: dict[str, list[Candidate]] = {}
+
+    def keep(name: str, candidates: Iterable[Candidate]) -> list[Candidate]:
+        kept_by_set[name] = deduplicate(candidates, reports[name])
+        return kept_by_set[name]
+
     for name, neoplasms in (("alphaid_icd10gm_neoplasms", True), ("alphaid_icd10gm_all", False)):
-        kept = deduplicate(alphaid_candidates(alphaid, icd10, reports[name], neoplasms), reports[name])
-        plans[name] = (*stratified_split(kept, n_test, n_fewshot, seed), "icd10gm_code")
-    kept = deduplicate(term_candidates(topography, lambda c: c[:3]), reports["icdo3_topography"])
-    plans["icdo3_topography"] = (*stratified_split(kept, n_test, n_fewshot, seed), "icdo3_topography_code")
-    kept = deduplicate(term_candidates(morphology, lambda c: c[-1]), reports["icdo3_morphology"])
-    plans["icdo3_morphology"] = (*stratified_split(kept, n_test, n_fewshot, seed), "icdo3_morphology_code")
-    kept = deduplicate(recognition_candidates(alphaid, icd10, ops, reports["tumour_recognition"]), reports["tumour_recognition"])
-    plans["tumour_recognition"] = (*balanced(kept, n_test, n_fewshot, seed), "is_tumour")
-    for name, (test, shots, answer_field) in plans.items():
+        kept = keep(name, alphaid_candidates(alphaid, icd10, reports[name], neoplasms))
+        plans[name] = (*stratified_split(kept, n_test, n_fewshot, seed), "icd10gm_code", answer_code)
+    kept = keep("icdo3_topography", topography_candidates(topography, reports["icdo3_topography"]))
+    plans["icdo3_topography"] = (*stratified_split(kept, n_test, n_fewshot, seed), "icdo3_topography_code", answer_code)
+    kept = keep("icdo3_morphology", term_candidates(morphology, lambda c: c[-1]))
+    plans["icdo3_morphology"] = (*stratified_split(kept, n_test, n_fewshot, seed), "icdo3_morphology_code", answer_code)
+    kept = keep("tumour_recognition", recognition_candidates(alphaid, icd10, ops, reports["tumour_recognition"]))
+    for candidate in kept:
+        rule = f"{candidate.answer}:{candidate.extra['label_rule']}"
+        reports["tumour_recognition"].labels[rule] = reports["tumour_recognition"].labels.get(rule, 0) + 1
+    plans["tumour_recognition"] = (*balanced(kept, n_test, n_fewshot, seed), "is_tumour", primary_code)
+    for name, (test, shots, answer_field, code_of) in plans.items():
         overlap = {_key(c.text) for c in test} & {_key(c.text) for c in shots}
-        if overlap:  # pragma: no cover - guarded by construction
-            raise OnkobenchError(f"{name}: test and few-shot pool share {len(overlap)} texts")
+        pool_codes = {code for c in shots if (code := code_of(c)) is not None}
+        shared = {code for c in test if (code := code_of(c)) is not None} & pool_codes
+        if overlap or shared:  # pragma: no cover - guarded by construction
+            raise OnkobenchError(f"{name}: test and few-shot pool share {len(overlap)} texts and {len(shared)} codes")
         write_jsonl_atomic(out_dir / name / "test.jsonl", _rows(test, answer_field))
         write_jsonl_atomic(out_dir / name / "fewshot.jsonl", _fewshot_rows(shots))
-        reports[name].test, reports[name].fewshot = len(test), len(shots)
+        report = reports[name]
+        report.test, report.fewshot = len(test), len(shots)
+        in_shots = {id(c) for c in shots}
+        report.excluded_same_code_as_fewshot = sum(
+            1 for c in kept_by_set[name] if id(c) not in in_shots and code_of(c) in pool_codes)
+        report.fewshot_test_overlap = {"texts": len(overlap), "codes": len(shared)}
     manifest = {
         "created_at": utc_now(),
         "seed": seed,
@@ -214,6 +357,7 @@ def build_catalogue_tasks(
         "years": {"icd10gm": icd10gm_year, "alphaid": alphaid_year, "icdo3": icdo3_year, "ops": ops_year},
         "sources": [{"path": str(p), "sha256": _sha256(Path(p))} for p in sources],
         "sets": {name: vars(report) for name, report in reports.items()},
+        "label_rules": LABEL_RULES,
         "notice": BFARM_NOTICE,
         "terms": "Derived from BfArM classification files (codes and texts unchanged); ICD-O-3 rights lie with the WHO. "
         "Do not commit or publish this folder.",

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import reduce
 from typing import Any
 
-from harness.families.urollmeval.parsers import normalise_date
+from harness.families.urollmeval.parsers import normalise_date_str
 from harness.scoring.aggregators import AGGREGATORS, Aggregator
 from harness.scoring.parsers import MALFORMED, Parsed
 
@@ -31,7 +31,9 @@ def verify_dates_aggregator(field: str = "date") -> Aggregator:
         yes = [item[field] if isinstance(item, dict) else item for item, parsed in answers if parsed.ok and parsed.value]
         if not yes:
             return Parsed("0")
-        dates = [normalise_date(str(date)) or "" for date in yes]
+        # study: analyze_step3_results.py, combine_yes_no_answer_to_date_answer normalises the
+        # confirmed candidates with normalize_date_str (no "Nein" rule)
+        dates = [normalise_date_str(str(date)) or "" for date in yes]
         if len(dates) == 1:
             return Parsed(dates[0]) if dates[0] else Parsed(None, MALFORMED, "confirmed date not normalisable")
         if not reduce(common_date_part, dates):

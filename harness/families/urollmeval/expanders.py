@@ -3,7 +3,6 @@ step-2 codes (or gold labels); and how an outputs file of step-2/3 answers stand
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +11,7 @@ from harness.config.tasks import Task
 from harness.data import Sample
 from harness.errors import OnkobenchError
 from harness.pipeline.chains import EXPANDERS, UPSTREAM_FROM_RECORDS, RecordsAsUpstream
+from harness.scoring.parsers import flatten
 
 
 def _label_codes(sample: Sample) -> list[dict[str, Any]]:
@@ -23,7 +23,13 @@ def _label_codes(sample: Sample) -> list[dict[str, Any]]:
 
 @EXPANDERS.register("step1_diagnoses")
 def expand_step1_diagnoses(task: Task, base: Sequence[Sample], upstream: Sequence[dict[str, Any]], options: dict[str, Any]) -> list[Sample]:
-    """UroLlmEval step 2: one query per string of a snippet's parsed step-1 array (none for NA or [])."""
+    """UroLlmEval step 2: one query per item of a snippet's flattened step-1 array (none for NA or [], [[]]).
+
+    Study: run_evaluation_step2.py, evaluate_step2_model_prompt builds one query per item of
+    results_helper.py, extract_diagnosis_texts (the parsed array, flattened) and puts each item into
+    the prompt with an f-string, so an item that is not a string is written as Python prints it
+    (``{'x': 1}``, ``None``, ``True``).
+    """
     by_id = {s.id: s for s in base}
     samples = []
     for row in upstream:
@@ -31,8 +37,8 @@ def expand_step1_diagnoses(task: Task, base: Sequence[Sample], upstream: Sequenc
         if snippet is None or row.get("status") != "ok" or not isinstance(row.get("answer"), list):
             continue
         gold = sorted({str(label["diagnosis"]) for label in _label_codes(snippet)})
-        for index, item in enumerate(row["answer"]):
-            extra = {"diagnosis": item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)}
+        for index, item in enumerate(flatten(row["answer"])):
+            extra = {"diagnosis": str(item)}
             samples.append(Sample(f"{snippet.id}/{index}", {**snippet.fields, **extra}, gold, group=snippet.id, extra=extra))
     return samples
 
