@@ -149,6 +149,12 @@ class Reproduction(BaseModel):
     verified_at: str
 
 
+SUMMARY_FIELDS = ("run_id", "task", "task_version", "family", "answer_kind", "variant", "primary_metric",
+                  "metric_order", "metrics", "n_samples", "status_counts", "latency", "tokens", "model", "engine",
+                  "hardware")
+"""The fields a published result takes from the run's summary as they are (the rest is made public first)."""
+
+
 class PublishedResult(BaseModel):
     """One ``leaderboards/results/**/*.json`` file: what a run may show publicly, and nothing else."""
 
@@ -213,25 +219,10 @@ class PublishedResult(BaseModel):
         return cls(
             kind=RESULT_KIND,
             format=RESULT_FORMAT,
-            run_id=summary.run_id,
-            task=summary.task,
-            task_version=summary.task_version,
-            family=summary.family,
-            answer_kind=summary.answer_kind,
-            variant=summary.variant,
-            primary_metric=summary.primary_metric,
-            metric_order=summary.metric_order,
-            metrics=summary.metrics,
-            n_samples=summary.n_samples,
-            status_counts=summary.status_counts,
-            latency=summary.latency,
-            tokens=summary.tokens,
-            model=summary.model,
+            **{name: getattr(summary, name) for name in SUMMARY_FIELDS},
             config=manifest.model,
             # recomputed from the stored config, so the hash always follows the current definition
             model_config_hash=_config_hash(manifest),
-            engine=summary.engine,
-            hardware=summary.hardware,
             dataset=_public_dataset(summary.dataset),
             upstream={"tag": upstream.get("tag"), "run_id": upstream.get("run_id")} if upstream else None,
             provenance={**summary.provenance, "packages": manifest.packages},

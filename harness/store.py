@@ -173,35 +173,33 @@ def json_line(row: dict[str, Any]) -> bytes:
         return valid_unicode(text).encode("utf-8")
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temp file in the same folder, fsync, then rename over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, ensure_ascii=False, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary handle on a temp file beside ``path``; on success it is fsynced and renamed over ``path``,
+    on any error (Ctrl-C included) removed, so a reader sees the old or the new file, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            for row in rows:
-                handle.write(json_line(row))
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temp file in the same folder, fsync, then rename over the target."""
+    with atomic_file(path) as handle:
+        handle.write((json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    with atomic_file(path) as handle:
+        for row in rows:
+            handle.write(json_line(row))
 
 
 def read_json(path: Path) -> Any:
@@ -522,20 +520,12 @@ class RunStore:
             handle.flush()
             os.fsync(handle.fileno())
         drop = {offset for offset, _ in bad}
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out, path.open("rb") as handle:
-                offset = 0
-                for line in handle:
-                    if offset not in drop:
-                        out.write(line)
-                    offset += len(line)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(path) as out, path.open("rb") as handle:
+            offset = 0
+            for line in handle:
+                if offset not in drop:
+                    out.write(line)
+                offset += len(line)
         return len(bad)
 
     def write_scores(self, rows: Iterable[dict[str, Any]]) -> None:

@@ -74,6 +74,16 @@ def refused(result: Result) -> list[str]:
     return result.output.strip().splitlines()
 
 
+def assert_edit_refused(results: Path, edit, message: str) -> None:
+    """Edit the coding result as ``edit`` says; validate must refuse it with ``message`` for that file."""
+    path = results / f"{CODING}.json"
+    data = load(path)
+    edit(data)
+    write(path, data)
+    lines = refused(cli("validate", str(path)))
+    assert any(line.startswith(f"{path}: {message}") for line in lines), lines
+
+
 # --- 4. results that lie ---------------------------------------------------------------------------------------
 
 def _set_accuracy(value: float) -> Callable[[dict], None]:
@@ -95,12 +105,7 @@ def _set_accuracy(value: float) -> Callable[[dict], None]:
 ])
 def test_numbers_that_do_not_follow_from_the_items_are_refused(results: Path, edit, message: str) -> None:
     """Accuracy 0.99 over a vector of 40/60 used to pass and rank first; NaN, negative, > 1, n = 1e18 too."""
-    path = results / f"{CODING}.json"
-    data = load(path)
-    edit(data)
-    write(path, data)
-    lines = refused(cli("validate", str(path)))
-    assert any(line.startswith(f"{path}: {message}") for line in lines), lines
+    assert_edit_refused(results, edit, message)
 
 
 def test_lie_about_the_items_is_refused(results: Path) -> None:
@@ -147,12 +152,7 @@ def _external(data: dict) -> None:
     (_external, "model.name: 'baseline-lexicon-exact' is a leaderboard model"),
 ])
 def test_model_is_compared_with_its_config_file(results: Path, edit, message: str) -> None:
-    path = results / f"{CODING}.json"
-    data = load(path)
-    edit(data)
-    write(path, data)
-    lines = refused(cli("validate", str(path)))
-    assert any(line.startswith(f"{path}: {message}") for line in lines), lines
+    assert_edit_refused(results, edit, message)
 
 
 def test_scores_cut_at_a_line_boundary_are_not_published(runs: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +22,11 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.fake_openai import FakeOpenAI
+from support.fake_openai import FakeOpenAI, LocalServer, run_with_openai_runner
 from support.files import FIXTURES, REPO_ROOT, read_jsonl
 
 from harness.cli import main
 from harness.config.models import ModelConfig
-from harness.config.tasks import load_task_file
-from harness.data import load_task_data
-from harness.pipeline.run import run_task_variant
-from harness.pipeline.spec import RunSpec
 from harness.records import Request, Response, Sampling
 from harness.runners.openai import OpenAIRunner
 from harness.store import RunStore, json_line
@@ -46,14 +42,7 @@ def served_config(url: str, timeout: float = 5.0, retries: int = 1) -> ModelConf
     })
 
 
-def run(task_file: Path, out: Path, cfg: ModelConfig):
-    task = load_task_file(task_file)
-    runner = OpenAIRunner(cfg, out)
-    try:
-        return run_task_variant(RunSpec(task, task.variant("zero"), cfg, load_task_data(task)), out, lambda: runner,
-                                progress=False)
-    finally:
-        runner.close()
+run = run_with_openai_runner
 
 
 def model_file(folder: Path, url: str, retries: int = 1) -> Path:
@@ -71,7 +60,7 @@ def request(key: str = "k") -> Request:
                    sampling=Sampling(max_tokens=8))
 
 
-class RawServer:
+class RawServer(LocalServer):
     """A local HTTP server whose POST handler writes whatever ``reply(handler, body)`` writes, byte by byte if it
     likes; ``stopping`` is set when the server closes, so a handler that trickles forever ends then."""
 
@@ -90,22 +79,11 @@ class RawServer:
                 except OSError:  # the client hung up: what these servers are for
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> "RawServer":
-        self.thread.start()
-        return self
+        super().__init__(Handler)
 
     def __exit__(self, *exc: object) -> None:
         self.stopping.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__exit__(*exc)
 
 
 def json_reply(body_for: Callable[[dict[str, Any]], Any]) -> Callable[..., None]:

@@ -5,13 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.fake_openai import FakeOpenAI
+from support.fake_openai import FakeOpenAI, run_with_openai_runner
 
-from harness.data import load_task_data
-from harness.pipeline.run import run_task_variant
 from harness.config.models import ModelConfig
-from harness.runners.openai import OpenAIRunner
-from harness.config.tasks import load_task_file
 
 from support.files import read_jsonl
 
@@ -24,16 +20,7 @@ def config(*urls: str, reasoning: bool | None = None, retries: int = 4, timeout:
     })
 
 
-def run(task_file: Path, out: Path, cfg: ModelConfig):
-    from harness.pipeline.spec import RunSpec
-
-    task = load_task_file(task_file)
-    runner = OpenAIRunner(cfg, out)
-    try:
-        return run_task_variant(RunSpec(task, task.variant("zero"), cfg, load_task_data(task)), out, lambda: runner,
-                                progress=False)
-    finally:
-        runner.close()
+run = run_with_openai_runner
 
 
 def test_transient_faults_are_retried(mini_task_file: Path, tmp_path: Path) -> None:

@@ -8,7 +8,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.config.models import ModelConfig
 
 Answer = Callable[[dict[str, Any]], dict[str, Any]]
 """Request body -> {"content": ..., "reasoning": ..., "finish_reason": ...}."""
@@ -19,7 +23,45 @@ def echo_code(body: dict[str, Any]) -> dict[str, Any]:
     return {"content": "C61" if "Prostata" in last else "C34.1", "finish_reason": "stop"}
 
 
-class FakeOpenAI:
+class LocalServer:
+    """A threading HTTP server on a free local port, started and stopped as a context manager."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self):  # noqa: ANN204 - returns the subclass
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def run_with_openai_runner(task_file: Path, out: Path, cfg: "ModelConfig", variant: str = "zero"):  # noqa: ANN201
+    """Run one variant of a task file with the openai runner of ``cfg`` into ``out``; the RunOutcome."""
+    from harness.config.tasks import load_task_file
+    from harness.data import load_task_data
+    from harness.pipeline.run import run_task_variant
+    from harness.pipeline.spec import RunSpec
+    from harness.runners.openai import OpenAIRunner
+
+    task = load_task_file(task_file)
+    runner = OpenAIRunner(cfg, out)
+    try:
+        return run_task_variant(RunSpec(task, task.variant(variant), cfg, load_task_data(task)), out, lambda: runner,
+                                progress=False)
+    finally:
+        runner.close()
+
+
+class FakeOpenAI(LocalServer):
     """``faults`` maps a fault name to how many times it happens per distinct prompt before success:
     ``http500``, ``reset`` (connection closed), ``truncated`` (half a JSON body), ``slow`` (sleep ``slow_s``)."""
 
@@ -32,21 +74,7 @@ class FakeOpenAI:
         self.attempts: Counter[str] = Counter()
         self.served: list[str] = []
         self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> "FakeOpenAI":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(self._handler())
 
     def _fault_for(self, prompt: str) -> str | None:
         with self.lock:
