@@ -135,6 +135,11 @@ def run_command(suite_name, task_name, variants, models, out_dir, data_path, pro
 
     plan = plan_runs(suite_name, task_name, variants, models, data_path, tuple(chains) + (("gold",) if gold else ()),
                      prompts_dir=prompts_dir, allow_remote_code=trust_remote_code)
+    for planned in plan:
+        for variant, reason in planned.not_in_pack.items():
+            click.echo(f"warning: prompt pack {planned.prompt_pack.name}: no wording for {planned.task.name} variant "
+                       f"{variant} ({reason}); onkobench's own wording is used, and the run records it "
+                       f"(prompt_pack.variant_in_pack: false)", err=True)
     for outcome in run_plan(plan, out_dir, limit=limit, progress=not no_progress, runs_dir=runs_dir, wait=wait):
         if outcome.n_quarantined:
             click.echo(f"warning: {outcome.n_quarantined} unreadable line(s) of the stored responses moved to "

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from harness.config.io import REPO_ROOT, error_lines, validated
 from harness.errors import OnkobenchError
 from harness.store import (
-    MetricEstimate, ModelSummary, RunManifest, RunStore, RunSummary, find_run_folders, table_fingerprint, write_json_atomic,
+    MetricEstimate, ModelSummary, PromptPackRecord, RunManifest, RunStore, RunSummary, find_run_folders, table_fingerprint, write_json_atomic,
 )
 
 RESULT_KIND = "onkobench-result"
@@ -151,7 +151,7 @@ class Reproduction(BaseModel):
 
 SUMMARY_FIELDS = ("run_id", "task", "task_version", "family", "answer_kind", "variant", "primary_metric",
                   "metric_order", "metrics", "n_samples", "status_counts", "latency", "tokens", "model", "engine",
-                  "hardware")
+                  "hardware", "prompt_pack")
 """The fields a published result takes from the run's summary as they are (the rest is made public first)."""
 
 
@@ -186,6 +186,8 @@ class PublishedResult(BaseModel):
     """As in the run's summary, with a local path shortened (see ``_public_dataset``)."""
     upstream: dict[str, str | None] | None
     """For a chained step: the tag and run id it was built from (no local folder)."""
+    prompt_pack: PromptPackRecord | None = None
+    """The prompt pack the run's wording came from (name and content hash); None: the task's own wording."""
     provenance: dict[str, Any]
     correct: dict[str, int]
     """Per-item correctness (0 or 1) keyed by sample id (what paired comparisons read; the same as ``items``)."""

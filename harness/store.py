@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.errors import OnkobenchError
 
@@ -39,6 +39,19 @@ _NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 def table_fingerprint(dataset: dict[str, Any]) -> str:
     """The data a run's numbers can be compared on: a chained step's base data set, else its own."""
     return str(dataset.get("base_fingerprint", dataset.get("fingerprint", "")))
+
+
+class PromptPackRecord(BaseModel):
+    """The prompt pack a run was started with (``onkobench run --prompts DIR``); part of the run's identity."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    """The pack folder's name (never its path)."""
+    hash: str = Field(max_length=64)
+    """Hash of the pack's content (``harness.config.prompt_packs.PromptPack``)."""
+    variant_in_pack: bool
+    """False: the pack has no wording for the run's variant, so the task's own turns were used instead."""
 
 
 class RunManifest(BaseModel):
@@ -67,6 +80,8 @@ class RunManifest(BaseModel):
     """What the runner reported about itself (engine, version, device)."""
     upstream: dict[str, Any] | None = None
     """For a chained step: the run (or gold labels) its samples were built from."""
+    prompt_pack: PromptPackRecord | None = None
+    """The prompt pack of the run; None: the task's own wording."""
     started_at: str
     finished_at: str | None = None
 
@@ -129,6 +144,8 @@ class RunSummary(BaseModel):
     model_config_hash: str
     dataset: dict[str, Any]
     upstream: dict[str, Any] | None = None
+    prompt_pack: PromptPackRecord | None = None
+    """The prompt pack of the run (from the manifest); None: the task's own wording."""
     primary_metric: str
     metrics: dict[str, MetricEstimate]
     metric_order: list[str] = []

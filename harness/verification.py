@@ -72,6 +72,7 @@ def _identity(result: PublishedResult) -> dict[str, Any]:
         "base data fingerprint": result.table_fingerprint,
         "n_samples": result.dataset.get("n_samples", result.n_samples),
         "chain": (result.upstream or {}).get("tag"),
+        "prompt pack": result.prompt_pack.hash if result.prompt_pack else None,
     }
 
 

@@ -152,11 +152,11 @@ def test_a_prompt_pack_renders_in_the_sandbox(mini_tasks: Path, tmp_path: Path) 
 def test_prompt_import_keeps_the_builders_text_inert(tmp_path: Path) -> None:
     """A study message that closes the raw block in another spelling (``{%endraw%}``) would run as Jinja
     when the import checks its templates; it is left out, and the check renders in the sandbox anyway."""
-    from harness.families.urollmeval.prompt_import import _probe_sets, _render, _turns_for
+    from harness.families.urollmeval.prompt_import import _probe_args, _render, _turns_for
 
     marker = tmp_path / "PWNED"
     payload = "{%endraw%}{{ " + code(marker) + " }}{%raw%}"
-    probes = _probe_sets(1)[0]
+    probes = _probe_args(1)
     runs = [[{"role": "user", "content": f"Text {payload} {args[0]}"}] for args in probes]
     turns, note = _turns_for(1, "zero-shot", runs, probes)
     assert turns is None and "endraw" in note

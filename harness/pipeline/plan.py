@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 from harness.config.io import confined_path
 from harness.config.models import ModelConfig, load_model_config
-from harness.config.prompt_packs import apply_prompt_pack
+from harness.config.prompt_packs import PromptPack, apply_prompt_pack, load_prompt_pack, variants_not_in_pack
 from harness.config.suites import load_suite
 from harness.config.tasks import Task, Variant, load_task
 from harness.data import TaskData, load_task_data
@@ -46,8 +46,10 @@ class PlannedTask:
     """Each model config with the folder of its file (relative paths in its options start there)."""
     chains: tuple[str, ...] = ()
     limit: int | None = None
-    prompts_dir: Path | None = None
+    prompt_pack: PromptPack | None = None
     """The prompt pack the task was loaded with; its templates are rendered from there too."""
+    not_in_pack: dict[str, str] = field(default_factory=dict)
+    """Planned variants the pack gives no wording for (they keep the task's own), each with the reason."""
 
 
 def _checked_chains(task: Task, chains: Sequence[str]) -> tuple[str, ...]:
@@ -72,12 +74,14 @@ def _suite_entries(suite_name: str, models: Sequence[str], data_path: Path | Non
 
 
 def _plan_task(
-    entry: PlanEntry, configs: dict[str, tuple[ModelConfig, Path]], prompts_dir: Path | None, allow_remote_code: bool,
+    entry: PlanEntry, configs: dict[str, tuple[ModelConfig, Path]], pack: PromptPack | None, allow_remote_code: bool,
 ) -> PlannedTask:
     """Load the task and its model configs (``configs``: loaded once per plan); refuse a model that cannot answer it."""
     if not entry.models:
         raise OnkobenchError(f"no model for task {entry.task} (--model NAME or models in the suite)")
-    task = apply_prompt_pack(load_task(entry.task), prompts_dir)
+    task = load_task(entry.task)
+    gaps = variants_not_in_pack(task, pack.folder) if pack else {}
+    task = apply_prompt_pack(task, pack.folder if pack else None)
     names = [v for name in entry.variants for v in task.expand_variant(name)] if entry.variants else list(task.variants)
     for model in entry.models:
         if model not in configs:
@@ -87,7 +91,7 @@ def _plan_task(
         config.runner_class.check_task(config, task.answer_kind, task.name)
     return PlannedTask(task, tuple(task.variants[name] for name in names), entry.data_path,
                        tuple(configs[m] for m in entry.models), _checked_chains(task, entry.chains), entry.limit,
-                       prompts_dir)
+                       pack, {name: gaps[name] for name in names if name in gaps})
 
 
 def plan_runs(
@@ -109,7 +113,8 @@ def plan_runs(
         assert task_name is not None
         entries = [PlanEntry(task_name, tuple(variants) or None, tuple(models), data_path, tuple(chains))]
     configs: dict[str, tuple[ModelConfig, Path]] = {}
-    return [_plan_task(entry, configs, prompts_dir, allow_remote_code) for entry in entries]
+    pack = load_prompt_pack(prompts_dir) if prompts_dir is not None else None
+    return [_plan_task(entry, configs, pack, allow_remote_code) for entry in entries]
 
 
 def _first_samples(data: TaskData, *limits: int | None) -> TaskData:
@@ -136,7 +141,8 @@ def run_specs(planned: PlannedTask, limit: int | None, runs_dir: Path) -> Iterat
             source = None if chain is None else resolve_chain(planned.task, chain, runs_dir, base.fingerprint, config.name)
             for variant in variants:
                 data = base if source is None else chained_data(planned.task, variant, base, source)
-                yield RunSpec(planned.task, variant, config, data, config_dir, planned.prompts_dir)
+                yield RunSpec(planned.task, variant, config, data, config_dir, planned.prompt_pack,
+                              variant.name not in planned.not_in_pack)
 
 
 class RunnerPool:

@@ -80,6 +80,7 @@ def dataset_record(task: Task, data: TaskData) -> dict[str, Any]:
 def build_manifest(
     run_id: str, task: Task, variant: Variant | None, config: ModelConfig, data: TaskData, engine: dict[str, Any],
     started_at: str, renderer: PromptRenderer | None = None, finished_at: str | None = None,
+    prompt_pack: dict[str, Any] | None = None,
 ) -> RunManifest:
     """The run's manifest; without a renderer (outputs scored from a file) there is no prompt or generation,
     and without a variant the run is recorded under ``EXTERNAL_VARIANT``."""
@@ -93,6 +94,7 @@ def build_manifest(
         model_config_hash=config.config_hash(),
         dataset=dataset_record(task, data),
         upstream=data.chain,
+        prompt_pack=prompt_pack,
         prompt_template_hash=renderer.template_hash() if renderer else "",
         shot_ids=[str(s["id"]) for s in renderer.shots] if renderer else [],
         generation=generation,
@@ -136,7 +138,8 @@ def _run_locked(
     if any(r.skip_answer is None for r in pending):
         runner = get_runner()
         engine = runner.describe()
-    manifest = build_manifest(run_id, task, variant, config, spec.data, engine, started_at, renderer)
+    manifest = build_manifest(run_id, task, variant, config, spec.data, engine, started_at, renderer,
+                              prompt_pack=spec.prompt_pack_record)
     store.write_manifest(manifest)
     skipped = [r for r in pending if r.skip_answer is not None]
     store.append_responses(_response_row(r, _skipped_response(r)) for r in skipped)

@@ -51,8 +51,19 @@ class Row:
         return "changed since verified" if self.summary.reproduction is not None else "self-reported"
 
     @property
+    def variant_label(self) -> str:
+        """The variant as the site names it: with the prompt pack (name and hash) when the run used one, so a pack's
+        wording and onkobench's own are never shown alike."""
+        pack = self.summary.prompt_pack
+        if pack is None:
+            return self.summary.variant
+        if not pack.variant_in_pack:
+            return f"{self.summary.variant} (own wording; pack {pack.name}@{pack.hash[:8]} lacks it)"
+        return f"{self.summary.variant} · prompts {pack.name}@{pack.hash[:8]}"
+
+    @property
     def label(self) -> str:
-        return f"{self.summary.model.display_name} [{self.summary.variant}]"
+        return f"{self.summary.model.display_name} [{self.variant_label}]"
 
     @property
     def model_name(self) -> str:
@@ -348,17 +359,19 @@ class FewShotGain:
 
 def few_shot_gains(table: TaskTable, zero_shot: str = "0") -> list[FewShotGain]:
     """Per model: each variant's primary score minus its zero-shot score (variant ``0``)."""
-    by_model: dict[str, dict[str, Row]] = {}
+    by_model: dict[tuple[str, str], dict[str, Row]] = {}
     for row in table.rows:
-        by_model.setdefault(row.model_name, {})[row.summary.variant] = row
+        # a pack's variants are compared with the same pack's zero-shot run
+        pack = row.summary.prompt_pack.hash if row.summary.prompt_pack else ""
+        by_model.setdefault((row.model_name, pack), {})[row.summary.variant] = row
     gains = []
-    for model, variants in sorted(by_model.items()):
+    for _, variants in sorted(by_model.items()):
         base = variants.get(zero_shot)
         if base is None or base.primary.value is None:
             continue
         for name, row in sorted(variants.items()):
             if name != zero_shot and row.primary.value is not None:
-                gains.append(FewShotGain(row.summary.model.display_name, name, base.primary.value, row.primary.value,
+                gains.append(FewShotGain(row.summary.model.display_name, row.variant_label, base.primary.value, row.primary.value,
                                          row.primary.value - base.primary.value))
     return gains
 

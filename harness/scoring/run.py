@@ -74,6 +74,7 @@ def summarize(manifest: RunManifest, task: Task, table: ScoreTable, responses: R
         model_config_hash=manifest.model_config_hash,
         dataset=manifest.dataset,
         upstream=manifest.upstream,
+        prompt_pack=manifest.prompt_pack,
         primary_metric=task.primary_metric,
         metrics={name: estimate.to_dict() for name, estimate in metrics.items()},
         metric_order=list(task.metrics),

@@ -3,7 +3,10 @@
 The study's own builders are called in a separate Python process in which pandas, datasets,
 scikit-learn, transformers and the other heavy libraries resolve to inert stand-ins, so the step modules
 load without them. Each message is turned into a template by putting Jinja variables where probe
-strings were passed in, and kept only when it renders, for other probes, exactly what the builder returns.
+strings were passed in (with the ``no_linebreaks`` filter where the builder joined the probe's lines), and a
+variant is kept only when its templates render, for every probe, exactly the messages the study sends: for a
+verify variant that is the builder's output with the query's date filled into the last message, asked for one
+diagnosis of a merged sample.
 """
 
 from __future__ import annotations
@@ -20,11 +23,26 @@ import yaml
 from harness.errors import OnkobenchError
 from harness.provenance import git_state
 from harness.config.prompt_packs import pack_file
+from harness.families.urollmeval.filters import no_linebreaks
+from harness.prompts import PROMPT_FILTERS
 from harness.templating import ends_raw_block, sandboxed_environment
 
 STEPS = {1: "urollmeval.step1", 2: "urollmeval.step2", 3: "urollmeval.step3"}
 DATE_PLACEHOLDER = "[DATE]"
 """The study's verify builders leave this in the last message; one query per candidate date fills it."""
+CHECK_DATE = "03/2019"
+CHECK_SNIPPETS = (
+    'Z.n. RPE 03/2019 bei Prostatakarzinom {{ x }} {% y %}\n"Zeile" 2 – ÄÖÜ ß\nKontrolle [DATE]\n\n\nED [DATE]\n',
+    "\nProstatakarzinom [DATE]\n\n",
+)
+"""Snippets the pack is checked on besides the first probe: Jinja syntax, quotes, umlauts, single and repeated line
+breaks at the start, inside and at the end, a literal date placeholder (the study fills it in a verify question's
+snippet too)."""
+CHECK_DIAGNOSES = ("Adenokarzinom der Prostata {# z #}\nGleason [DATE]\n\n\nrechts\n", "\nProstatakarzinom\n\n")
+"""Their diagnoses: over several lines (the study joins them in some prompts; a break at either end shows whether
+the joining depends on the text around the diagnosis), with the placeholder."""
+OTHER_DIAGNOSIS = "Prostata-Ca (zweite Antwort mit demselben Code)"
+"""The first diagnosis of the merged sample a verify variant is checked on; its questions are about the other one."""
 
 # Runs in the child process: stub heavy modules, import the step modules, call their builders.
 _CHILD = r'''
@@ -102,11 +120,11 @@ def _template(text: str, replacements: dict[str, str]) -> str:
     pieces: list[str] = []
     rest = text
     while rest:
-        hits = [(rest.find(probe), probe) for probe in replacements if probe in rest]
+        hits = [(rest.find(probe), -len(probe), probe) for probe in replacements if probe in rest]
         if not hits:
             pieces.append("{% raw %}" + rest + "{% endraw %}")
             break
-        index, probe = min(hits)
+        index, _, probe = min(hits)  # the earliest, the longest there
         if index:
             pieces.append("{% raw %}" + rest[:index] + "{% endraw %}")
         pieces.append(replacements[probe])
@@ -115,57 +133,101 @@ def _template(text: str, replacements: dict[str, str]) -> str:
 
 
 def _render(turns: list[dict[str, str]], context: dict[str, Any]) -> list[dict[str, str]]:
-    env = sandboxed_environment()  # the same sandbox the templates will run in
+    env = sandboxed_environment()  # the same sandbox, with the same filters, the templates will run in
+    env.filters.update({name: PROMPT_FILTERS.get(name) for name in PROMPT_FILTERS})
     return [{"role": t["role"], "content": env.from_string(t["template"]).render(**context)} for t in turns]
 
 
-def _probe_sets(step: int) -> tuple[list[list[str]], list[dict[str, Any]]]:
-    """Builder arguments per probe, and the matching template context."""
-    token = secrets.token_hex(4)
-    snippets = [f"ONKOSNIPPET{token}A", "Z.n. RPE 03/2019 bei Prostatakarzinom {{ x }} {% y %}\n\"Zeile\" 2 – ÄÖÜ ß\n"]
-    diagnoses = [f"ONKODIAGNOSIS{token}A", "Adenokarzinom der Prostata {# z #}"]
+def _is_verify(prompt_type: str) -> bool:
+    return prompt_type.endswith("-verify")
+
+
+def _expressions(step: int, verify: bool) -> list[str]:
+    """The Jinja expression of each builder argument, in the builder's order."""
     if step == 1:
-        return [[s] for s in snippets], [{"sample": {"text": s}} for s in snippets]
-    return ([[s, d] for s, d in zip(snippets, diagnoses)],
-            [{"sample": {"text": s, "diagnosis": d}} for s, d in zip(snippets, diagnoses)])
+        return ["sample.text"]
+    # a verify query asks about its own item's diagnosis: a merged sample (step-2 answers of one snippet with the
+    # same code) asks each of its questions with the diagnosis text that question came from, as the study does
+    return ["sample.text", "item.diagnosis" if verify else "sample.diagnosis"]
+
+
+def _probe_args(step: int) -> list[list[str]]:
+    """Builder arguments per probe. The templates are cut from the first (unique tokens around a line break, so a
+    value inserted as it is can be told from one passed through no_linebreaks); every probe checks them."""
+    token = secrets.token_hex(4)
+    snippets = [f"ONKOSNIPPET{token}A\nONKOSNIPPET{token}B", *CHECK_SNIPPETS]
+    if step == 1:
+        return [[s] for s in snippets]
+    diagnoses = [f"ONKODIAGNOSIS{token}A\nONKODIAGNOSIS{token}B", *CHECK_DIAGNOSES]
+    return [[s, d] for s, d in zip(snippets, diagnoses)]
+
+
+def _check_context(step: int, args: list[str], verify: bool) -> dict[str, Any]:
+    """The template context onkobench gives for these builder arguments (a verify query: one of a merged sample)."""
+    if step == 1:
+        return {"sample": {"text": args[0]}}
+    snippet, diagnosis = args
+    if not verify:
+        return {"sample": {"text": snippet, "diagnosis": diagnosis}}
+    return {"sample": {"text": snippet, "diagnosis": OTHER_DIAGNOSIS, "diagnoses": [OTHER_DIAGNOSIS, diagnosis]},
+            "item": {"diagnosis": diagnosis, "date": CHECK_DATE}}
+
+
+def _expected(run: list[dict[str, Any]], verify: bool) -> list[dict[str, str]]:
+    """The messages the study sends for one builder output (a verify query: with its date filled in)."""
+    messages = [{"role": str(m.get("role")), "content": str(m.get("content", ""))} for m in run]
+    if verify and messages:
+        messages[-1]["content"] = messages[-1]["content"].replace(DATE_PLACEHOLDER, CHECK_DATE)
+    return messages
+
+
+def check_turns(step: int, prompt_type: str, turns: list[dict[str, str]], runs: list[Any], probes: list[list[str]]) -> str:
+    """Empty when ``turns`` render, for every probe, exactly the messages the study sends (``runs``: the builder's
+    output per probe); else why the variant is left out."""
+    verify = _is_verify(prompt_type)
+    for run, args in zip(runs, probes):
+        if isinstance(run, dict):
+            return f"left out: {run.get('error')}"
+        try:
+            rendered = _render(turns, _check_context(step, args, verify))
+        except Exception as err:  # noqa: BLE001 - any failure to render is a reason to leave the variant out
+            return f"left out: its template does not render ({type(err).__name__}: {err})"
+        if rendered != _expected(run, verify):
+            return "left out: the builder's output depends on the snippet beyond inserting it (e.g. candidate dates)"
+    return ""
 
 
 def _turns_for(step: int, prompt_type: str, runs: list[Any], probes: list[list[str]]) -> tuple[list[dict[str, str]] | None, str]:
-    first, *others = runs
+    first = runs[0]
     if isinstance(first, dict):
         return None, f"left out: {first.get('error', 'no messages')}"
-    replacements = {probes[0][0]: "{{ sample.text }}"}
-    if step > 1:
-        replacements[probes[0][1]] = "{{ sample.diagnosis }}"
-    verify = prompt_type.endswith("-verify")
+    verify = _is_verify(prompt_type)
+    replacements: dict[str, str] = {}
+    for value, expression in zip(probes[0], _expressions(step, verify)):
+        replacements[value] = "{{ " + expression + " }}"
+        replacements[no_linebreaks(value)] = "{{ " + expression + " | no_linebreaks }}"
+    contents = [str(message.get("content", "")) for message in first]
+    if not any(value in content for value in replacements for content in contents):
+        return None, "left out: the builder does not put the snippet into the messages verbatim"
     turns = []
-    for index, message in enumerate(first):
-        content = str(message.get("content", ""))
+    for index, (message, content) in enumerate(zip(first, contents)):
         try:
             template = _template(content, replacements)
         except ValueError as err:
             return None, f"left out: {err}"
         if verify and index == len(first) - 1:
-            template = template.replace(DATE_PLACEHOLDER, "{% endraw %}{{ item.date }}{% raw %}")
+            # the study fills the date into the finished last message, wherever the placeholder stands: in its own
+            # text, and in a snippet or diagnosis that happens to contain it (run_evaluation_step3.py,
+            # change_queries_to_incorporate_dates)
+            template = f"{{% filter replace({DATE_PLACEHOLDER!r}, item.date) %}}{template}{{% endfilter %}}"
         turns.append({"role": str(message.get("role")), "template": template})
-    if not any(probe in json.dumps(first) for probe in probes[0]):
-        return None, "left out: the builder does not put the snippet into the messages verbatim"
-    contexts = _probe_sets(step)[1]
-    for run, context, args in zip(others, contexts[1:], probes[1:]):
-        if isinstance(run, dict):
-            return None, f"left out: {run.get('error')}"
-        expected = [{"role": m["role"], "content": m["content"]} for m in run]
-        if verify:
-            expected[-1]["content"] = expected[-1]["content"].replace(DATE_PLACEHOLDER, "03/2019")
-            context = {**context, "item": {"date": "03/2019", "diagnosis": args[1]}}
-        if _render(turns, context) != expected:
-            return None, "left out: the builder's output depends on the snippet beyond inserting it (e.g. candidate dates)"
-    return turns, ""
+    note = check_turns(step, prompt_type, turns, runs, probes)
+    return (None, note) if note else (turns, "")
 
 
 def import_urollmeval(checkout: Path, out_dir: Path) -> dict[str, dict[str, str]]:
     """Write ``<task>.yaml`` per step into ``out_dir``; returns per task the variants left out and why."""
-    probe_args = {step: _probe_sets(step)[0] for step in STEPS}
+    probe_args = {step: _probe_args(step) for step in STEPS}
     results = _call_builders(checkout, probe_args)
     commit, dirty = git_state(checkout)
     out_dir.mkdir(parents=True, exist_ok=True)
