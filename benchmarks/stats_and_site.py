@@ -25,7 +25,7 @@ TEMPLATE = REPO / "leaderboards" / "results" / "demo" / "demo.icd10gm_coding--0-
 
 
 def _results(models: int, variants: int, items: int, seed: int = 0) -> list[tuple[dict, np.ndarray]]:
-    """Published-result skeletons (from a committed demo result) with generated per-item correctness."""
+    """Published-result skeletons (from a committed demo result) with generated per-item outcomes."""
     template = json.loads(TEMPLATE.read_text(encoding="utf-8"))
     rng = np.random.default_rng(seed)
     skill = rng.uniform(0.3, 0.9, size=models)
@@ -56,7 +56,11 @@ def _metrics(results: list[tuple[dict, np.ndarray]]) -> float:
         result["metrics"] = {name: estimate.to_dict() for name, estimate in metrics.items()}
         result["metrics"]["accuracy"].update(lo=boot.lo, hi=boot.hi, method="bootstrap")
         result["metric_order"] = list(result["metrics"])
-        result["correct"] = {f"i{i}": int(c) for i, c in enumerate(correct.tolist())}
+        result["status_counts"] = table.status_counts()
+        # the accuracy's per-item outcomes, as a format-4 result publishes them (a skeleton: no per-item rows)
+        result["units"] = {"metric": "accuracy", "unit": "sample", "if_empty": None,
+                           "outcomes": {f"i{i}": [float(c), 1.0] for i, c in enumerate(correct.tolist())}}
+        result["items"] = None
     return time.perf_counter() - started
 
 

@@ -303,7 +303,7 @@ def validate_command(paths, trust_remote_code) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("leaderboards/results"),
               show_default=True)
 def publish_command(run_dirs, out_dir) -> None:
-    """Write publishable result summaries (metrics, CIs, correctness vectors; never text) for run folders."""
+    """Write publishable result summaries (metrics, CIs, per-unit and per-item outcomes; never text) for run folders."""
     from harness.results import publish_runs
 
     written = publish_runs(list(run_dirs), out_dir)

@@ -1,9 +1,10 @@
 """``onkobench publish``: run folders -> small result files for ``leaderboards/results/``.
 
 A published result holds metrics, intervals, latency, tokens, hardware, the model config and its hash,
-provenance, a per-item correctness vector keyed by sample id (so paired tests can be recomputed) and the
-per-item outcomes (``items``: each sample's parse status, cluster and scorer values) from which every
-published metric and interval is recomputed exactly: metrics are pure functions of a ``ScoreTable`` and
+provenance, the primary metric's per-unit outcomes keyed by unit id (``units``: snippet by snippet for a per-snippet
+metric, sample by sample otherwise, so paired tests can be recomputed) and the per-item outcomes (``items``: each
+sample's parse status, cluster and scorer values) from which every published metric, interval and unit outcome is
+recomputed exactly: metrics are pure functions of a ``ScoreTable`` and
 bootstrap intervals are seeded. ``onkobench validate`` recomputes them and refuses any difference.
 It never holds sample text or model output; for a private data set this is checked on the written
 bytes against every stored output (near-quotes too: see ``check_no_text``), and publishing stops instead
@@ -38,11 +39,14 @@ RESULT_KIND = "onkobench-result"
 if TYPE_CHECKING:
     from harness.scoring.table import ScoreTable
 
-RESULT_FORMAT = 3
+RESULT_FORMAT = 4
 """Version of a published result file. 1: written field by field, read without a schema; 2: ``PublishedResult``
-(the same fields, all required); 3: with ``items``, the per-item outcomes every metric is recomputed from.
-A format-1 or 2 file still reads (``items`` None) for a local report, but its numbers cannot be recomputed,
-so ``onkobench validate`` refuses it and the published site never shows it: republish it from its run folder."""
+(the same fields, all required); 3: with ``items``, the per-item outcomes every metric is recomputed from;
+4: ``units`` (the primary metric's per-unit outcomes) replaces the per-sample ``correct`` vector, which compared a
+per-snippet metric query by query. A format-3 file still reads and validates: its units follow from its items
+(``PublishedResult.paired_units``). A format-1 or 2 file still reads (``items`` None) for a local report, but its
+numbers cannot be recomputed, so ``onkobench validate`` refuses it and the published site never shows it:
+republish it from its run folder."""
 MIN_TEXT_CHECK = 12
 """Outputs shorter than this (a code, "Nein") cannot quote a snippet; longer ones are searched for."""
 FRAGMENT_CHARS = 32
@@ -121,6 +125,57 @@ class ItemOutcome(BaseModel):
         return int(bool(self.values.get("correct")))
 
 
+class PairedUnits(BaseModel):
+    """The primary metric's per-unit outcomes (see ``harness.scoring.units``): the metric is the sum of the
+    numerators over the sum of the denominators; what paired tests align across results by unit id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metric: str = Field(max_length=MAX_VALUE_CHARS)
+    unit: str = Field(max_length=MAX_VALUE_CHARS)
+    """What one unit is: ``sample``, or a family's name for a group of samples (a snippet of several queries)."""
+    if_empty: float | None
+    """The metric when no unit is counted (None: undefined)."""
+    outcomes: dict[str, tuple[float, float]]
+    """Unit id -> (numerator, denominator), in table order: a share counts 1/1 (right), 0/1 (wrong) or 0/0 (a unit it
+    leaves out, such as an unanswered sample of a share among answered ones)."""
+
+    @field_validator("outcomes")
+    @classmethod
+    def _plain(cls, outcomes: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for unit, (numerator, denominator) in outcomes.items():
+            if len(unit) > MAX_ID_CHARS:
+                raise ValueError(f"unit id longer than {MAX_ID_CHARS} characters")
+            if not (math.isfinite(numerator) and math.isfinite(denominator) and 0 <= numerator <= denominator):
+                raise ValueError(f"{unit[:MAX_ID_CHARS]}: needs 0 <= numerator <= denominator, finite")
+        return outcomes
+
+    def value(self) -> float | None:
+        """The metric these outcomes give (None: undefined)."""
+        total = sum(denominator for _, denominator in self.outcomes.values())
+        if total > 0:
+            return sum(numerator for numerator, _ in self.outcomes.values()) / total
+        return self.if_empty
+
+
+def primary_units(items: Sequence[ItemOutcome], metric: str) -> PairedUnits | None:
+    """The per-unit outcomes of ``metric`` on these items; None where the metric declares no units."""
+    return _units_of(score_table(items), metric)
+
+
+def _units_of(table: ScoreTable, metric: str) -> PairedUnits | None:
+    from harness.scoring.metrics import unit_outcomes
+
+    units = unit_outcomes(metric, table)
+    if units is None:
+        return None
+    # built, not validated: the numbers come from a metric's own rule (a large run's units are many)
+    return PairedUnits.model_construct(
+        metric=metric, unit=units.unit, if_empty=None if math.isnan(units.if_empty) else units.if_empty,
+        outcomes=dict(zip(units.ids, zip(units.numerator.tolist(), units.denominator.tolist()))),
+    )
+
+
 class Reproduction(BaseModel):
     """A maintainer's rerun of the same config compared with this result (``onkobench verify``; the rule is in
     ``harness.verification``). The only block a maintainer adds to a committed result; publishing again drops it."""
@@ -162,7 +217,7 @@ class PublishedResult(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=(), populate_by_name=True)
 
     kind: Literal["onkobench-result"]
-    format: Literal[3]
+    format: Literal[4]
     run_id: str
     task: str
     task_version: int
@@ -189,10 +244,14 @@ class PublishedResult(BaseModel):
     prompt_pack: PromptPackRecord | None = None
     """The prompt pack the run's wording came from (name and content hash); None: the task's own wording."""
     provenance: dict[str, Any]
-    correct: dict[str, int]
-    """Per-item correctness (0 or 1) keyed by sample id (what paired comparisons read; the same as ``items``)."""
+    units: PairedUnits | None
+    """The primary metric's per-unit outcomes (what paired comparisons read; they follow from ``items``); None where the
+    metric declares no units, and in a file of format 3 or older."""
     items: list[ItemOutcome] | None
     """Per-item outcomes in scoring order (bootstrap intervals depend on it); None only in a format-1/2 file."""
+    correct: dict[str, int] | None = None
+    """Formats 1-3 only: per-sample correctness (0 or 1) keyed by sample id, what verification compares for a
+    format-1/2 file (it has no items). Not the unit of every primary metric, hence replaced by ``units``."""
     reproduction: Reproduction | None = None
     """Set by ``onkobench verify`` when a maintainer reran the config; None: self-reported."""
 
@@ -200,11 +259,14 @@ class PublishedResult(BaseModel):
     @classmethod
     def _migrate(cls, data: Any) -> Any:
         """Format 1 had the fields of format 2; its readers tolerated an empty metric order (= the order of metrics).
-        Neither has per-item outcomes: ``items`` None, which ``onkobench validate`` refuses as not recomputable."""
-        if isinstance(data, dict) and data.get("format") in (1, 2):
-            data = {"items": None, **data, "format": RESULT_FORMAT}
+        Neither has per-item outcomes: ``items`` None, which ``onkobench validate`` refuses as not recomputable.
+        Formats 1-3 have no ``units`` (None; format 3's follow from its items, see ``paired_units``)."""
+        if isinstance(data, dict) and data.get("format") in (1, 2, 3):
+            data = {"items": None, "units": None, **data, "format": RESULT_FORMAT}
             if not data.get("metric_order") and isinstance(data.get("metrics"), dict):
                 data["metric_order"] = list(data["metrics"])
+        elif isinstance(data, dict) and "correct" in data:
+            raise ValueError("correct: not a field of format 4 (the primary metric's per-unit outcomes, units, replace it)")
         return data
 
     @field_validator("correct", mode="before")
@@ -228,7 +290,7 @@ class PublishedResult(BaseModel):
             dataset=_public_dataset(summary.dataset),
             upstream={"tag": upstream.get("tag"), "run_id": upstream.get("run_id")} if upstream else None,
             provenance={**summary.provenance, "packages": manifest.packages},
-            correct={item.id: item.correct for item in items},
+            units=primary_units(items, summary.primary_metric),
             items=items,
         )
 
@@ -236,13 +298,20 @@ class PublishedResult(BaseModel):
     def primary(self) -> MetricEstimate:
         return self.metrics[self.primary_metric]
 
+    def paired_units(self) -> PairedUnits | None:
+        """The primary metric's per-unit outcomes: as published, or for a format-3 file from its items (None for a
+        format-1/2 file: its per-sample ``correct`` vector is not the primary metric's unit in general)."""
+        if self.units is not None or self.items is None:
+            return self.units
+        return primary_units(self.items, self.primary_metric)
+
     @property
     def table_fingerprint(self) -> str:
         return table_fingerprint(self.dataset)
 
     def to_json(self) -> dict[str, Any]:
-        """The file's content (``model_config`` under its own name)."""
-        return self.model_dump(mode="json", by_alias=True)
+        """The file's content (``model_config`` under its own name; no ``correct``, which format 4 replaced)."""
+        return self.model_dump(mode="json", by_alias=True, exclude={"correct"} if self.correct is None else None)
 
     def problems(self) -> list[str]:
         """What the file contradicts itself in, or numbers no run can have, one ``field: message`` each; the checks
@@ -255,7 +324,7 @@ class PublishedResult(BaseModel):
             problems.append(f"metric_order: {self.metric_order} does not list the metrics {sorted(self.metrics)} once each")
         if self.primary_metric not in self.metrics:
             problems.append(f"primary_metric: {self.primary_metric!r} is not among the metrics")
-        if len(self.correct) != self.n_samples:
+        if self.correct is not None and len(self.correct) != self.n_samples:
             problems.append(f"correct: {len(self.correct)} items for n_samples {self.n_samples}")
         if any(count < 0 for count in self.status_counts.values()) or sum(self.status_counts.values()) != self.n_samples:
             problems.append(f"status_counts: do not add up to n_samples {self.n_samples}")
@@ -277,7 +346,17 @@ class PublishedResult(BaseModel):
             for key, x in numbers.items():
                 if x is not None and not (math.isfinite(x) and x >= 0):
                     problems.append(f"{field}.{key}: {x} is not a finite number >= 0")
-        return problems
+        return [*problems, *self._unit_problems()]
+
+    def _unit_problems(self) -> list[str]:
+        """The per-unit outcomes must be of the primary metric (whose value they give: ``recompute_problems``)."""
+        if self.units is None:
+            return []
+        if self.units.metric != self.primary_metric:
+            return [f"units.metric: {self.units.metric!r} is not the primary metric {self.primary_metric!r}"]
+        if len(self.units.outcomes) > self.n_samples:
+            return [f"units: {len(self.units.outcomes)} units for n_samples {self.n_samples}"]
+        return []
 
     def _item_problems(self) -> list[str]:
         if self.items is None:
@@ -288,7 +367,7 @@ class PublishedResult(BaseModel):
         repeated = [sample_id for sample_id, n in Counter(item.id for item in self.items).items() if n > 1]
         if repeated:
             problems.append(f"items: sample id {repeated[0]!r} more than once")
-        if {item.id: item.correct for item in self.items} != self.correct:
+        if self.correct is not None and {item.id: item.correct for item in self.items} != self.correct:
             problems.append("correct: differs from the items' correct values")
         if dict(Counter(item.status for item in self.items)) != self.status_counts:
             problems.append("status_counts: differ from the items' statuses")
@@ -328,7 +407,8 @@ def score_table(items: Iterable[ItemOutcome]) -> ScoreTable:
 
 def recompute_problems(result: PublishedResult, metric_names: Sequence[str]) -> list[str]:
     """Every metric of ``metric_names`` recomputed from ``result.items`` and compared with the published one, field by
-    field (intervals included: bootstrap draws are seeded); one ``field: message`` per difference."""
+    field (intervals included: bootstrap draws are seeded), then the per-unit outcomes (``units``) against the items
+    and the primary metric; one ``field: message`` per difference."""
     if result.items is None:
         return [f"items: none (a format-1 or 2 result): its metrics cannot be recomputed; republish it from its run "
                 f"folder with onkobench publish"]
@@ -354,7 +434,62 @@ def recompute_problems(result: PublishedResult, metric_names: Sequence[str]) -> 
         if differing:
             problems.append(f"metrics.{name}: {', '.join(differing)} {[shown[f] for f in differing]} differ from the "
                             f"items, which give {[recomputed.get(f) for f in differing]}")
-    return problems
+    return [*problems, *_units_problems(result)]
+
+
+def _primary_from_units(result: PublishedResult) -> list[str]:
+    """The primary metric recomputed from the published per-unit outcomes (sum of numerators over denominators)."""
+    if result.units is None or result.primary_metric not in result.metrics:
+        return []
+    value, published = result.units.value(), result.primary.value
+    if (value is None) != (published is None) or (value is not None and round(value, 6) != published):
+        return [f"units: give {result.primary_metric} {value if value is None else round(value, 6)}, not the "
+                f"published {published}"]
+    return []
+
+
+def _units_problems(result: PublishedResult) -> list[str]:
+    """The published per-unit outcomes: they give the published primary metric, and the items give them (a
+    format-3 file has none to compare: its units are derived from its items)."""
+    if result.units is None and result.correct is not None:
+        return []
+    return [*_primary_from_units(result), *_units_from_items(result)]
+
+
+def _units_from_items(result: PublishedResult) -> list[str]:
+    try:
+        recomputed = primary_units(result.items or [], result.primary_metric)
+    except OnkobenchError as err:
+        return [f"units: {err}"]
+    except Exception as err:  # noqa: BLE001 - a metric's own code on hostile per-item values: refuse, never crash
+        return [f"units: cannot be recomputed from the items ({type(err).__name__}: {err})"]
+    if recomputed == result.units:
+        return []
+    if recomputed is None or result.units is None:
+        return [f"units: {'none' if result.units is None else 'published'}, but the primary metric "
+                f"{result.primary_metric} {'declares' if recomputed is not None else 'declares no'} per-unit outcomes"]
+    differing = [unit for unit in recomputed.outcomes.keys() | result.units.outcomes.keys()
+                 if recomputed.outcomes.get(unit) != result.units.outcomes.get(unit)]
+    if not differing:  # the same outcomes: the unit's name or the value of an empty metric differs
+        return [f"units: unit {result.units.unit!r} or if_empty {result.units.if_empty} differ from the items, which "
+                f"give {recomputed.unit!r}, {recomputed.if_empty}"]
+    first = min(differing)
+    return [f"units: {len(differing)} unit outcomes differ from the items (first: {first!r}: "
+            f"{result.units.outcomes.get(first)} published, {recomputed.outcomes.get(first)} from the items)"]
+
+
+def run_units(folder: Path) -> PairedUnits | None:
+    """A local run's per-unit outcomes of its primary metric, from its scores (what the report pairs runs on); read
+    straight into a column table, as scoring does, so a large run costs no per-item objects."""
+    from harness.scoring.table import ScoreTable
+
+    store = RunStore(folder)
+    table = ScoreTable()
+    for number, row in enumerate(store.iter_scores(), start=1):
+        if not isinstance(row, dict) or "sample_id" not in row or not isinstance(row.get("values") or {}, dict):
+            raise OnkobenchError(f"{store.scores_path}: line {number}: not a score row (rescore the run)")
+        table.add(str(row["sample_id"]), row.get("group"), str(row.get("status")), row.get("values") or {})
+    return _units_of(table, store.read_summary().primary_metric)
 
 
 def _stored_texts(folder: Path) -> set[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -137,7 +138,7 @@ def cluster_bootstrap_interval(
 
 @dataclass(frozen=True, slots=True)
 class PairedComparison:
-    """Two models on the same items: difference in accuracy (a - b), its interval, the exact McNemar p."""
+    """Two models on the same units: difference of the metric (a - b), its paired-bootstrap interval and a p-value."""
 
     n: int
     only_a: int
@@ -146,6 +147,9 @@ class PairedComparison:
     lo: float
     hi: float
     p_value: float
+    method: str = "mcnemar"
+    """``mcnemar``: exact McNemar p on binary outcomes of the same units (``only_a``/``only_b`` its discordant
+    counts); ``bootstrap``: p from the paired bootstrap of the metric itself (a ratio such as F1; no discordant counts)."""
 
 
 def mcnemar_exact(only_a: int, only_b: int) -> float:
@@ -213,6 +217,90 @@ def paired_comparisons(
                          float(p_values[k]))
         for k in range(len(pairs))
     ]
+
+
+def bootstrap_p_value(resampled: np.ndarray) -> np.ndarray:
+    """Two-sided p per column of resampled differences: twice the smaller share at or beyond zero on either side,
+    counted with one more draw each (so never 0 from a finite bootstrap), capped at 1; a column of NaN gives 1."""
+    finite = ~np.isnan(resampled)
+    total = finite.sum(axis=0)
+    below = ((resampled <= 0) & finite).sum(axis=0)
+    above = ((resampled >= 0) & finite).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = 2 * (np.minimum(below, above) + 1) / (total + 1)
+    return np.where(total > 0, np.minimum(1.0, p), 1.0)
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray, if_empty: float) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), if_empty)
+
+
+def paired_ratio_comparisons(
+    numerator: np.ndarray, denominator: np.ndarray, pairs: Sequence[tuple[int, int]], if_empty: float = math.nan,
+    n_resamples: int = 2000, seed: int = 0, confidence: float = 0.95,
+) -> list[PairedComparison]:
+    """Paired bootstrap of a ratio metric ``sum(numerator) / sum(denominator)`` (units x systems each), such as F1 or a
+    share whose denominator differs between the systems: each resample draws units, and both systems of a pair are
+    recomputed on the same draw; the interval is the percentile one of the differences and the p-value
+    ``bootstrap_p_value`` of them. ``if_empty``: the metric where the denominator sums to 0 (nan: undefined, dropped)."""
+    numerator, denominator = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    n = numerator.shape[0]
+    if not pairs:
+        return []
+    left = np.array([i for i, _ in pairs])
+    right = np.array([j for _, j in pairs])
+    values = _ratio(numerator.sum(axis=0), denominator.sum(axis=0), if_empty)
+    points = values[left] - values[right]
+    if n == 0:
+        return [PairedComparison(0, 0, 0, math.nan, math.nan, math.nan, 1.0, "bootstrap") for _ in pairs]
+    resampled = np.vstack([_ratio(counts @ numerator, counts @ denominator, if_empty)
+                           for counts in (_counts(draws, n) for draws in bootstrap_draws(n, n_resamples, seed))])
+    differences = resampled[:, left] - resampled[:, right]
+    alpha = (1 - confidence) / 2
+    with warnings.catch_warnings():  # a pair undefined in every resample: NaN bounds, said once on the page
+        warnings.simplefilter("ignore", RuntimeWarning)
+        bounds = np.nanquantile(differences, [alpha, 1 - alpha], axis=0)
+    p_values = bootstrap_p_value(differences)
+    return [PairedComparison(n, 0, 0, float(points[k]), float(bounds[0, k]), float(bounds[1, k]), float(p_values[k]),
+                             "bootstrap") for k in range(len(pairs))]
+
+
+def _binary(numerator: np.ndarray, denominator: np.ndarray) -> bool:
+    """Outcomes a McNemar test can take: every unit counted or not (0/1) and, where counted, right or wrong (0/1)."""
+    return bool(np.isin(denominator, (0, 1)).all() and np.isin(numerator, (0, 1)).all() and (numerator <= denominator).all())
+
+
+def paired_unit_comparisons(
+    numerator: np.ndarray, denominator: np.ndarray, pairs: Sequence[tuple[int, int]], if_empty: float = math.nan,
+    n_resamples: int = 2000, seed: int = 0, confidence: float = 0.95,
+) -> list[PairedComparison]:
+    """Paired comparisons of systems on the same units, each on the metric ``sum(numerator) / sum(denominator)``
+    (units x systems). A pair whose outcomes are binary and who count the same units is a mean of 0/1 outcomes
+    over those units: exact McNemar and a paired bootstrap of the accuracy difference (``paired_comparisons``).
+    Any other pair (F1, or a share among units that differ between the two, such as correct among answered) is
+    compared by the paired bootstrap of the ratio itself (``paired_ratio_comparisons``)."""
+    numerator, denominator = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    results: dict[int, PairedComparison] = {}
+    systems = range(numerator.shape[1])
+    binary = {s for s in systems if _binary(numerator[:, s], denominator[:, s])}
+    mean_pairs: dict[bytes, list[int]] = {}
+    ratio_pairs = []
+    for k, (a, b) in enumerate(pairs):
+        key = denominator[:, a].tobytes()
+        if a in binary and b in binary and key == denominator[:, b].tobytes():
+            mean_pairs.setdefault(key, []).append(k)
+        else:
+            ratio_pairs.append(k)
+    for ks in mean_pairs.values():
+        counted = denominator[:, pairs[ks[0]][0]] == 1  # the units both systems of these pairs count
+        outcomes = numerator[counted]
+        for k, comparison in zip(ks, paired_comparisons(outcomes, [pairs[k] for k in ks], n_resamples, seed, confidence)):
+            results[k] = comparison
+    ratio = paired_ratio_comparisons(numerator, denominator, [pairs[k] for k in ratio_pairs], if_empty, n_resamples,
+                                     seed, confidence)
+    results.update(zip(ratio_pairs, ratio))
+    return [results[k] for k in range(len(pairs))]
 
 
 def holm_adjust(p_values: Sequence[float]) -> list[float]:

@@ -567,10 +567,6 @@ class RunStore:
                 except (json.JSONDecodeError, UnicodeDecodeError):
                     raise OnkobenchError(f"{self.scores_path}: line {number}: invalid JSON") from None
 
-    def correctness(self) -> dict[str, int]:
-        """Per-sample correctness (1/0) from scores.jsonl, keyed by sample id: the vector paired tests need."""
-        return {str(row["sample_id"]): int(bool((row.get("values") or {}).get("correct"))) for row in self.iter_scores()}
-
 
 def read_summary(path: Path) -> RunSummary:
     """A summary.json file (of this or an older format)."""

@@ -89,7 +89,7 @@ def item_outcomes(result: PublishedResult, detailed: bool) -> dict[str, Any]:
     result carries them (``detailed``), else whether it was correct."""
     if detailed and result.items is not None:
         return {item.id: (item.status, item.values) for item in result.items}
-    return dict(result.correct)
+    return dict(result.correct or {})
 
 
 def same_outcome(ours: Any, theirs: Any) -> bool:

@@ -98,7 +98,7 @@ def _set_accuracy(value: float) -> Callable[[dict], None]:
     (_set_accuracy(-0.2), "metrics.accuracy: a wilson share outside [0, 1]"),
     (_set_accuracy(1.5), "metrics.accuracy: a wilson share outside [0, 1]"),
     (lambda d: d["metrics"]["accuracy"].update(n=10**9), "metrics.accuracy.n: 1000000000 outside 0..n_samples (60)"),
-    (lambda d: d.update(n_samples=10**18), "correct: 60 items for n_samples 1000000000000000000"),
+    (lambda d: d.update(n_samples=10**18), "items: 60 items for n_samples 1000000000000000000"),
     (lambda d: d["latency"].update(mean_s=-1.0), "latency.mean_s: -1.0 is not a finite number >= 0"),
     (lambda d: d["tokens"].update(mean_n_output_tokens=float("inf")), "tokens.mean_n_output_tokens: inf is not"),
     (lambda d: d["status_counts"].update(ok=99), "status_counts: do not add up to n_samples 60"),
@@ -109,25 +109,31 @@ def test_numbers_that_do_not_follow_from_the_items_are_refused(results: Path, ed
 
 
 def test_lie_about_the_items_is_refused(results: Path) -> None:
-    """Per-item outcomes and the correct vector must agree with each other, with n_samples and with the metrics."""
+    """Per-item outcomes and the per-unit outcomes must agree with each other, with n_samples and with the metrics."""
     path = results / f"{CODING}.json"
     original = load(path)
     cut = copy.deepcopy(original)  # a scores file cut at a line boundary: 5 entries for n = 60
     cut["items"] = cut["items"][:5]
-    cut["correct"] = {item["id"]: cut["correct"][item["id"]] for item in cut["items"]}
+    cut["units"]["outcomes"] = {item["id"]: cut["units"]["outcomes"][item["id"]] for item in cut["items"]}
     write(path, cut)
-    assert f"{path}: correct: 5 items for n_samples 60" in refused(cli("validate", str(path)))
-    all_right = copy.deepcopy(original)  # the vector says every item is right; the items do not
-    all_right["correct"] = dict.fromkeys(all_right["correct"], 1)
+    assert f"{path}: items: 5 items for n_samples 60" in refused(cli("validate", str(path)))
+    all_right = copy.deepcopy(original)  # the units say every item is right; the items do not (nor the metric)
+    all_right["units"]["outcomes"] = dict.fromkeys(all_right["units"]["outcomes"], [1.0, 1.0])
     write(path, all_right)
-    assert f"{path}: correct: differs from the items' correct values" in refused(cli("validate", str(path)))
-    forged = copy.deepcopy(original)  # items and vector both forged, the published numbers left: they do not follow
+    lines = refused(cli("validate", str(path)))
+    assert f"{path}: units: give accuracy 1.0, not the published 0.666667" in lines, lines
+    assert any(line.startswith(f"{path}: units: 20 unit outcomes differ from the items") for line in lines), lines
+    forged = copy.deepcopy(original)  # items and units both forged, the published numbers left: they do not follow
     for item in forged["items"]:
         item["values"]["correct"] = 1
-    forged["correct"] = dict.fromkeys(forged["correct"], 1)
+    forged["units"]["outcomes"] = dict.fromkeys(forged["units"]["outcomes"], [1.0, 1.0])
     write(path, forged)
     lines = refused(cli("validate", str(path)))
     assert any(line.startswith(f"{path}: metrics.accuracy: value, lo, hi [0.666667,") for line in lines), lines
+    old_vector = copy.deepcopy(original)  # format 4 has no per-sample correct vector: a file carrying one is refused
+    old_vector["correct"] = {item["id"]: 1 for item in old_vector["items"]}
+    write(path, old_vector)
+    assert any("correct: not a field of format 4" in line for line in refused(cli("validate", str(path))))
 
 
 def _rehash(data: dict) -> None:
@@ -161,7 +167,7 @@ def test_scores_cut_at_a_line_boundary_are_not_published(runs: Path, tmp_path: P
     scores = folder / "scores.jsonl"
     scores.write_text("".join(scores.read_text(encoding="utf-8").splitlines(keepends=True)[:5]), encoding="utf-8")
     lines = refused(cli("publish", str(folder), "--out", str(tmp_path / "out")))
-    assert lines == [f"error: {folder}: refusing to publish: correct: 5 items for n_samples 60 (its scores and "
+    assert lines == [f"error: {folder}: refusing to publish: items: 5 items for n_samples 60 (its scores and "
                      "summary disagree: rescore it)"]
     assert not (tmp_path / "out").exists()
 
@@ -169,7 +175,7 @@ def test_scores_cut_at_a_line_boundary_are_not_published(runs: Path, tmp_path: P
 def test_committed_results_are_recomputed_and_pass() -> None:
     """The committed demo results carry per-item outcomes; validate recomputes every metric from them."""
     committed = sorted((REPO_ROOT / "leaderboards" / "results").rglob("*.json"))
-    assert committed and all(load(path)["format"] == 3 and load(path)["items"] for path in committed)
+    assert committed and all(load(path)["format"] == 4 and load(path)["items"] and load(path)["units"] for path in committed)
     result = cli("validate", str(REPO_ROOT / "leaderboards" / "results"))
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"ok: {len(committed)} results"
@@ -329,7 +335,8 @@ def test_links_devices_and_huge_files_are_never_read(results: Path, tmp_path: Pa
 # --- 14a. one line, never a traceback --------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("edit", "message"), [
-    (lambda d: {**d, "correct": list(d["correct"].values())}, "correct: Input should be a valid dictionary"),
+    (lambda d: {**d, "units": {**d["units"], "outcomes": list(d["units"]["outcomes"].values())}},
+     "units.outcomes: Input should be a valid dictionary"),
     (lambda d: {**d, "model": "baseline-lexicon-exact"}, "model: Input should be a valid dictionary"),
     (lambda d: json.dumps(d), "not a JSON object (a published result is one)"),
     (lambda d: [d], "not a JSON object (a published result is one)"),
@@ -492,7 +499,7 @@ def test_random_mutations_never_pass_a_changed_metric(valid_result: tuple[Path, 
     finally:
         write(path, original)
     assert all("\n" not in line and line.startswith(f"{path}: ") for line in problems), problems
-    if json.dumps(mutated) == json.dumps(original):  # (1.0 for 1 in the correct vector is a change, and refused)
+    if json.dumps(mutated) == json.dumps(original):  # only an unchanged file must pass (1 for 1.0 may, or may not)
         assert problems == []
     if mutated.get("metrics") != original["metrics"]:
         assert problems, target

@@ -1,4 +1,4 @@
-"""Publishing: small result summaries, correctness vectors, never text; validation of results."""
+"""Publishing: small result summaries, per-unit outcomes of the primary metric, never text; validation of results."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def published_demo(tmp_path: Path) -> Path:
     return results
 
 
-def test_publish_writes_summaries_with_correctness(tmp_path: Path) -> None:
+def test_publish_writes_summaries_with_unit_outcomes(tmp_path: Path) -> None:
     run_suite(tmp_path / "runs")
     results = tmp_path / "results" / "demo"
     result = CliRunner().invoke(main, ["publish", str(tmp_path / "runs"), "--out", str(results)])
@@ -35,9 +35,12 @@ def test_publish_writes_summaries_with_correctness(tmp_path: Path) -> None:
     files = sorted(results.glob("*.json"))
     assert len(files) == 6
     published = json.loads(files[0].read_text(encoding="utf-8"))
-    assert published["kind"] == "onkobench-result" and published["correct"]
-    assert set(published["correct"].values()) <= {0, 1}
-    accuracy = sum(published["correct"].values()) / len(published["correct"])
+    assert published["kind"] == "onkobench-result" and "correct" not in published
+    units = published["units"]
+    assert units["metric"] == published["primary_metric"] == "accuracy" and units["unit"] == "sample"
+    assert set(units["outcomes"]) == {item["id"] for item in published["items"]}
+    assert {tuple(o) for o in units["outcomes"].values()} <= {(0.0, 1.0), (1.0, 1.0)}
+    accuracy = sum(n for n, _ in units["outcomes"].values()) / len(units["outcomes"])
     assert accuracy == pytest.approx(published["metrics"][published["primary_metric"]]["value"], abs=1e-6)
     validate = CliRunner().invoke(main, ["validate", str(results)])
     assert validate.exit_code == 0, validate.output
@@ -132,8 +135,9 @@ def test_result_schema_errors_and_formats_1_and_2(tmp_path: Path) -> None:
     results = published_demo(tmp_path)
     files = sorted(results.glob("*.json"))
     first = json.loads(files[0].read_text(encoding="utf-8"))
-    assert first["format"] == RESULT_FORMAT == 3 and "model_config" in first and len(first["items"]) == first["n_samples"]
-    old = {key: value for key, value in first.items() if key != "items"}
+    assert first["format"] == RESULT_FORMAT == 4 and "model_config" in first and len(first["items"]) == first["n_samples"]
+    correct = {item["id"]: int(bool(item["values"].get("correct"))) for item in first["items"]}
+    old = {key: value for key, value in first.items() if key not in ("items", "units")} | {"correct": correct}
     for version in (1, 2):
         files[0].write_text(json.dumps({**old, "format": version}), encoding="utf-8")  # the fields as formats 1, 2 wrote them
         result = CliRunner().invoke(main, ["validate", str(results)])
@@ -142,9 +146,9 @@ def test_result_schema_errors_and_formats_1_and_2(tmp_path: Path) -> None:
         elsewhere = tmp_path / "old" / files[0].name  # a local report outside a results folder still reads it
         elsewhere.parent.mkdir(exist_ok=True)
         elsewhere.write_bytes(files[0].read_bytes())
-        assert {row.summary.format for row in load_rows([elsewhere.parent])} == {3}
-    broken = {key: value for key, value in first.items() if key != "task"}
-    broken["correct"] = {**first["correct"], "x": 2}
+        assert {row.summary.format for row in load_rows([elsewhere.parent])} == {RESULT_FORMAT}
+    broken = {key: value for key, value in first.items() if key != "task"} | {"format": 3}
+    broken["correct"] = {**correct, "x": 2}
     files[0].write_text(json.dumps(broken), encoding="utf-8")
     result = CliRunner().invoke(main, ["validate", str(results)])
     assert result.exit_code == 2

@@ -147,3 +147,46 @@ def test_bootstraps_in_blocks_equal_one_draw(monkeypatch) -> None:
     stats._whole_draws.cache_clear()
     monkeypatch.setattr(stats, "BLOCK_ELEMENTS", 301 * 7)  # 7 resamples per block, 286 blocks
     assert run() == pytest.approx(whole, abs=1e-12)
+
+
+def test_ratio_pairs_at_once_equal_the_textbook_loop() -> None:
+    """Paired bootstrap of a ratio sum(numerator) / sum(denominator) (F1, a share among a run's own answered items):
+    every pair at once equals a loop over the same draws, one pair at a time; p is twice the smaller tail (+1)."""
+    import numpy as np
+
+    from harness.stats import paired_ratio_comparisons
+
+    rng = np.random.default_rng(11)
+    denominator = (rng.random((120, 4)) < np.linspace(0.5, 0.9, 4)).astype(float)
+    numerator = denominator * (rng.random((120, 4)) < np.linspace(0.4, 0.8, 4))
+    pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+    together = paired_ratio_comparisons(numerator, denominator, pairs)
+    draws = np.random.default_rng(0).integers(0, 120, size=(2000, 120))
+    for (i, j), result in zip(pairs, together):
+        ratio = lambda col, d: numerator[d, col].sum(axis=-1) / denominator[d, col].sum(axis=-1)
+        differences = ratio(i, draws) - ratio(j, draws)
+        lo, hi = np.quantile(differences, [0.025, 0.975])
+        assert result.method == "bootstrap" and result.n == 120
+        assert result.difference == pytest.approx(ratio(i, np.arange(120)) - ratio(j, np.arange(120)))
+        assert (result.lo, result.hi) == pytest.approx((lo, hi), abs=1e-12)
+        tail = min((differences <= 0).sum(), (differences >= 0).sum())
+        assert result.p_value == pytest.approx(min(1.0, 2 * (tail + 1) / 2001))
+
+
+def test_unit_comparisons_pick_mcnemar_only_for_binary_outcomes_on_the_same_units() -> None:
+    """Same counted units and 0/1 outcomes: McNemar over the counted units only; a different denominator or a
+    non-binary outcome: the ratio bootstrap. Results come back in the order of the pairs."""
+    import numpy as np
+
+    from harness.stats import mcnemar_exact, paired_unit_comparisons
+
+    numerator = np.array([[1, 0, 1, 2], [1, 1, 0, 0], [0, 0, 0, 0], [1, 0, 1, 2], [0, 1, 0, 0]], dtype=float)
+    denominator = np.array([[1, 1, 1, 2], [1, 1, 1, 1], [0, 0, 1, 0], [1, 1, 1, 2], [1, 1, 1, 1]], dtype=float)
+    pairs = [(0, 1), (0, 2), (2, 3), (1, 0)]
+    same, other_units, not_binary, reversed_pair = paired_unit_comparisons(numerator, denominator, pairs)
+    # systems 0 and 1 count units 0, 1, 3, 4 (unit 2 is left out by both): 3/4 vs 2/4
+    assert same.method == "mcnemar" and same.n == 4 and same.difference == pytest.approx(0.75 - 0.5)
+    assert same.p_value == pytest.approx(mcnemar_exact(2, 1))
+    assert reversed_pair.method == "mcnemar" and reversed_pair.difference == pytest.approx(-0.25)
+    assert other_units.method == "bootstrap" and other_units.difference == pytest.approx(3 / 4 - 2 / 5)
+    assert not_binary.method == "bootstrap" and not_binary.difference == pytest.approx(2 / 5 - 4 / 6)

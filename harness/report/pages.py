@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from harness.errors import OnkobenchError
-from harness.stats import PairedComparison, holm_adjust, paired_comparisons, ranks_with_ties
-from harness.results import PublishedResult, Reproduction, ResultSummary, read_result
+from harness.stats import PairedComparison, holm_adjust, paired_unit_comparisons, ranks_with_ties
+from harness.results import PairedUnits, PublishedResult, Reproduction, ResultSummary, read_result, run_units
 from harness.store import MetricEstimate, ModelSummary, RunStore, is_summary_file, run_folders_under
 from harness.verification import standing_reproduction
 
@@ -27,11 +27,12 @@ class Row:
     rank: int = 0
 
     @cached_property
-    def correct(self) -> dict[str, int]:
-        """Per-item correctness keyed by sample id, for paired comparisons."""
+    def units(self) -> PairedUnits | None:
+        """The primary metric's per-unit outcomes keyed by unit id (snippet, query or item, as the metric counts), for
+        paired comparisons; None where there are none (an old published result, a metric declaring no units)."""
         if isinstance(self.summary, PublishedResult):
-            return self.summary.correct
-        return RunStore(self.folder).correctness() if self.folder is not None else {}
+            return self.summary.paired_units()
+        return run_units(self.folder) if self.folder is not None else None
 
     @cached_property
     def reproduction(self) -> Reproduction | None:
@@ -297,7 +298,8 @@ MATRIX_ROWS = 50
 
 @dataclass(frozen=True)
 class PairCell:
-    """Row minus column on their shared items: difference with its paired-bootstrap interval, McNemar p."""
+    """Row minus column on their shared units: difference with its paired-bootstrap interval, p-value (``method``:
+    exact McNemar on binary outcomes, else from the paired bootstrap of the metric itself)."""
 
     difference: float
     lo: float
@@ -306,6 +308,7 @@ class PairCell:
     p_holm: float
     mark: str
     n: int
+    method: str = "mcnemar"
 
 
 @dataclass(frozen=True)
@@ -315,35 +318,55 @@ class PairedMatrix:
     """(row run id, column run id) -> cell, both ways round."""
     n_tests: int
     left_out: int
-    """Rows with items beyond the ``limit`` best, not compared."""
+    """Rows with units beyond the ``limit`` best, not compared."""
+    unit: str = "sample"
+    """What the rows are compared on, unit by unit (the primary metric's unit)."""
+    methods: tuple[str, ...] = ()
+    """The tests used (``mcnemar``, ``bootstrap``), for the page's legend."""
+
+
+def _unit_pairs(rows: list[Row]) -> list[tuple[Row, Row, PairedComparison]]:
+    """Every pair of rows with the same units, compared on the primary metric's per-unit outcomes aligned by unit id."""
+    by_units: dict[tuple[str, ...], list[int]] = {}
+    for position, row in enumerate(rows):
+        by_units.setdefault(tuple(sorted(row.units.outcomes)), []).append(position)  # type: ignore[union-attr]
+    pairs: list[tuple[Row, Row, PairedComparison]] = []
+    for units, members in by_units.items():
+        if len(members) < 2:
+            continue
+        outcomes = [rows[m].units.outcomes for m in members]  # type: ignore[union-attr]
+        numerator = np.array([[o[u][0] for o in outcomes] for u in units], dtype=float).reshape(len(units), len(members))
+        denominator = np.array([[o[u][1] for o in outcomes] for u in units], dtype=float).reshape(len(units), len(members))
+        if_empty = rows[members[0]].units.if_empty  # type: ignore[union-attr]
+        index_pairs = [(i, j) for i in range(len(members)) for j in range(i + 1, len(members))]
+        comparisons = paired_unit_comparisons(numerator, denominator, index_pairs, math.nan if if_empty is None else if_empty)
+        for (i, j), comparison in zip(index_pairs, comparisons):
+            pairs.append((rows[members[i]], rows[members[j]], comparison))
+    return pairs
 
 
 def paired_matrix(table: TaskTable, limit: int = MATRIX_ROWS) -> PairedMatrix:
-    """Pairs of rows on the same items: accuracy difference, exact McNemar p, Holm-adjusted across the table."""
-    with_items = [r for r in table.rows if r.correct]
-    rows = sorted(with_items, key=lambda r: -_primary_value(r))[:limit]
-    rows.sort(key=with_items.index)  # keep the table's order
-    by_items: dict[tuple[str, ...], list[int]] = {}
-    for position, row in enumerate(rows):
-        by_items.setdefault(tuple(sorted(row.correct)), []).append(position)
-    pairs: list[tuple[Row, Row, PairedComparison]] = []
-    for items, members in by_items.items():
-        if len(members) < 2:
-            continue
-        correct = np.array([[rows[m].correct[k] for m in members] for k in items], dtype=float)
-        index_pairs = [(i, j) for i in range(len(members)) for j in range(i + 1, len(members))]
-        for (i, j), comparison in zip(index_pairs, paired_comparisons(correct, index_pairs)):
-            pairs.append((rows[members[i]], rows[members[j]], comparison))
+    """Pairs of rows on the same units of the primary metric (a per-snippet metric snippet by snippet): the metric's
+    difference, exact McNemar p for binary outcomes or the paired bootstrap's for a ratio such as F1, Holm-adjusted
+    across the table."""
+    if len(table.rows) < 2:  # nothing to pair: a single run's units are never read (a large run's are many)
+        return PairedMatrix([], {}, 0, 0)
+    with_units = [r for r in table.rows if r.units is not None and r.units.metric == table.primary_metric and r.units.outcomes]
+    rows = sorted(with_units, key=lambda r: -_primary_value(r))[:limit]
+    rows.sort(key=with_units.index)  # keep the table's order
+    pairs = _unit_pairs(rows)
     position = {id(row): i for i, row in enumerate(rows)}
     pairs.sort(key=lambda pair: (position[id(pair[0])], position[id(pair[1])]))
     adjusted = holm_adjust([c.p_value for _, _, c in pairs])
     cells: dict[tuple[str, str], PairCell] = {}
     for (a, b, comparison), p_holm in zip(pairs, adjusted):
         cell = PairCell(comparison.difference, comparison.lo, comparison.hi, comparison.p_value, p_holm,
-                        significance_mark(p_holm), comparison.n)
+                        significance_mark(p_holm), comparison.n, comparison.method)
         cells[(a.run_id, b.run_id)] = cell
         cells[(b.run_id, a.run_id)] = replace(cell, difference=-comparison.difference, lo=-comparison.hi, hi=-comparison.lo)
-    return PairedMatrix(rows, cells, len(pairs), len(with_items) - len(rows))
+    unit = rows[0].units.unit if rows else "sample"  # type: ignore[union-attr]
+    methods = tuple(sorted({c.method for _, _, c in pairs}, key=("mcnemar", "bootstrap").index))
+    return PairedMatrix(rows, cells, len(pairs), len(with_units) - len(rows), unit, methods)
 
 
 @dataclass(frozen=True)

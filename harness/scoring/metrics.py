@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from harness.registry import Registry
 from harness.scoring.table import ScoreTable
+from harness.scoring.units import SAMPLE, UnitOutcomes, declare_units, sample_outcomes
 from harness.stats import Estimate, bootstrap_interval, cluster_bootstrap_interval, wilson_interval
 
 
@@ -46,6 +48,13 @@ def lower_is_better(name: str) -> bool:
     return bool(getattr(METRICS.get(name), "lower_is_better", False))
 
 
+def unit_outcomes(name: str, table: ScoreTable) -> UnitOutcomes | None:
+    """The registered metric's per-unit outcomes on ``table``; None where the metric declares none (then runs cannot
+    be compared pairwise on it)."""
+    rule = getattr(METRICS.get(name), "unit_outcomes", None)
+    return None if rule is None else rule(table)
+
+
 def share_interval(table: ScoreTable, hit: np.ndarray, among: np.ndarray | None = None) -> Estimate:
     """A share with its 95% interval: Wilson, or a cluster bootstrap when one text gave several samples."""
     values = hit if among is None else hit[among]
@@ -56,80 +65,113 @@ def share_interval(table: ScoreTable, hit: np.ndarray, among: np.ndarray | None 
     return wilson_interval(int(values.sum()), int(values.size))
 
 
+Share = tuple[np.ndarray, "np.ndarray | None"]
+"""Per sample: whether it is a success, and whether it enters the denominator (None: every sample does)."""
+ShareRule = Callable[[ScoreTable], Share]
+
+
+def sample_share(
+    interval: Callable[[ScoreTable, np.ndarray, np.ndarray | None], Estimate] = share_interval,
+) -> Callable[[ShareRule], Metric]:
+    """Turns a rule ``table -> (hit, among)`` into a metric (the share with ``interval``) that declares its samples as
+    units: one rule gives both the number and the per-sample outcomes paired tests and published results use."""
+
+    def wrap(rule: ShareRule) -> Metric:
+        @functools.wraps(rule)
+        def metric(table: ScoreTable) -> Estimate:
+            return interval(table, *rule(table))
+
+        metric.__annotations__ = {"table": ScoreTable, "return": Estimate}
+        return declare_units(lambda table: sample_outcomes(table, *rule(table)))(metric)
+
+    return wrap
+
+
+def _wilson_share(table: ScoreTable, hit: np.ndarray, among: np.ndarray | None) -> Estimate:
+    """Wilson on the counted samples, clusters ignored: the confusion-matrix rates keep the interval they had."""
+    values = hit if among is None else hit[among]
+    return wilson_interval(int(values.sum()), int(values.size))
+
+
 @METRICS.register("accuracy")
-def accuracy(table: ScoreTable) -> Estimate:
+@sample_share()
+def accuracy(table: ScoreTable) -> Share:
     """Share of all samples answered correctly; malformed, empty and failed outputs count as wrong."""
-    return share_interval(table, table.flag("correct"))
+    return table.flag("correct"), None
 
 
 @METRICS.register("accuracy_wellformed")
-def accuracy_wellformed(table: ScoreTable) -> Estimate:
+@sample_share()
+def accuracy_wellformed(table: ScoreTable) -> Share:
     """Share correct among samples whose output parsed (malformed ones left out)."""
-    return share_interval(table, table.flag("correct"), among=table.ok)
+    return table.flag("correct"), table.ok
 
 
 @METRICS.register("p_malformed")
 @counts_failures
-def p_malformed(table: ScoreTable) -> Estimate:
+@sample_share()
+def p_malformed(table: ScoreTable) -> Share:
     """Share of samples whose output is empty, unparsable or cut off inside the reasoning."""
-    return share_interval(table, table.malformed)
+    return table.malformed, None
 
 
 @METRICS.register("p_no_think_end")
 @counts_failures
-def p_no_think_end(table: ScoreTable) -> Estimate:
+@sample_share()
+def p_no_think_end(table: ScoreTable) -> Share:
     """Share of reasoning outputs cut off by the token budget before the end of thinking (no answer)."""
-    return share_interval(table, table.status_is("no_think_end"))
+    return table.status_is("no_think_end"), None
 
 
 @METRICS.register("p_error")
 @counts_failures
-def p_error(table: ScoreTable) -> Estimate:
+@sample_share()
+def p_error(table: ScoreTable) -> Share:
     """Share of samples with no model output (runner error or missing from an outputs file)."""
-    return share_interval(table, ~table.malformed & ~table.ok)
+    return ~table.malformed & ~table.ok, None
 
 
 @METRICS.register("partial_accuracy")
-def partial_accuracy(table: ScoreTable) -> Estimate:
+@sample_share()
+def partial_accuracy(table: ScoreTable) -> Share:
     """Share of all samples whose code has the right first three characters (malformed = wrong)."""
-    return share_interval(table, table.flag("partial"))
+    return table.flag("partial"), None
 
 
 @METRICS.register("partial_accuracy_wellformed")
-def partial_accuracy_wellformed(table: ScoreTable) -> Estimate:
+@sample_share()
+def partial_accuracy_wellformed(table: ScoreTable) -> Share:
     """Share with the right first three characters among well-formed outputs."""
-    return share_interval(table, table.flag("partial"), among=table.ok)
+    return table.flag("partial"), table.ok
 
 
 def _gold_predicted(table: ScoreTable) -> tuple[np.ndarray, np.ndarray]:
-    """Gold and predicted labels of the well-formed samples."""
-    ok = table.ok
-    return table.flag("gold")[ok], table.flag("predicted")[ok]
-
-
-def _proportion(hits: np.ndarray) -> Estimate:
-    return wilson_interval(int(hits.sum()), int(hits.size))
+    """Gold and predicted labels of every sample (read together with ``table.ok``: the rates count well-formed ones)."""
+    return table.flag("gold"), table.flag("predicted")
 
 
 @METRICS.register("sensitivity")
-def sensitivity(table: ScoreTable) -> Estimate:
+@sample_share(_wilson_share)
+def sensitivity(table: ScoreTable) -> Share:
     """Recall: TP / (TP + FN) on well-formed outputs."""
     gold, predicted = _gold_predicted(table)
-    return _proportion(predicted[gold])
+    return predicted, table.ok & gold
 
 
 @METRICS.register("specificity")
-def specificity(table: ScoreTable) -> Estimate:
+@sample_share(_wilson_share)
+def specificity(table: ScoreTable) -> Share:
     """TN / (TN + FP) on well-formed outputs."""
     gold, predicted = _gold_predicted(table)
-    return _proportion(~predicted[~gold])
+    return ~predicted, table.ok & ~gold
 
 
 @METRICS.register("precision")
-def precision(table: ScoreTable) -> Estimate:
+@sample_share(_wilson_share)
+def precision(table: ScoreTable) -> Share:
     """TP / (TP + FP) on well-formed outputs."""
     gold, predicted = _gold_predicted(table)
-    return _proportion(gold[predicted])
+    return gold, table.ok & predicted
 
 
 def _f1_of_stack(stack: np.ndarray) -> np.ndarray:
@@ -142,10 +184,20 @@ def _f1_of_stack(stack: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, 2 * tp / denominator, np.nan)
 
 
+def _f1_units(table: ScoreTable) -> UnitOutcomes:
+    """F1 = 2 TP / (2 TP + FP + FN) as per-sample sums: a true positive adds 2 / 2, a false one 0 / 1, a miss 0 / 1."""
+    gold, predicted = _gold_predicted(table)
+    ok = table.ok
+    tp, fp, fn = ok & gold & predicted, ok & ~gold & predicted, ok & gold & ~predicted
+    return UnitOutcomes(SAMPLE, tuple(table.ids), 2.0 * tp, 2.0 * tp + fp + fn)
+
+
 @METRICS.register("f1")
+@declare_units(_f1_units)
 def f1(table: ScoreTable) -> Estimate:
     """F1 of the positive class on well-formed outputs; percentile bootstrap interval."""
-    gold, predicted = _gold_predicted(table)
+    ok = table.ok
+    gold, predicted = (column[ok] for column in _gold_predicted(table))
     return bootstrap_interval(np.stack([gold, predicted], axis=-1).reshape(-1, 2), _f1_of_stack)
 
 
@@ -170,36 +222,41 @@ def undefined_as_zero(metric: Metric, doc: str) -> Metric:
     variant.__doc__ = doc
     if getattr(metric, "lower_is_better", False):
         counts_failures(variant)
+    rule = getattr(metric, "unit_outcomes", None)
+    if rule is not None:  # the same units, with the same 0.0 for an empty denominator
+        declare_units(lambda table: replace(rule(table), if_empty=0.0))(variant)
     return variant
 
 
 @METRICS.register("p_correct")
-def p_correct(table: ScoreTable) -> Estimate:
+@sample_share()
+def p_correct(table: ScoreTable) -> Share:
     """Share correct among samples with a usable answer (NA left out; "accuracy excluding NA")."""
-    return share_interval(table, table.flag("correct"), among=~table.na)
+    return table.flag("correct"), ~table.na
 
 
 @METRICS.register("p_na")
 @counts_failures
-def p_na(table: ScoreTable) -> Estimate:
+@sample_share()
+def p_na(table: ScoreTable) -> Share:
     """Share of samples with no usable answer (the scorer's NA flag where it sets one, else not parsed)."""
-    return share_interval(table, table.na)
+    return table.na, None
 
 
 def _valueshare_interval(key: str, doc: str) -> Metric:
-    def metric(table: ScoreTable) -> Estimate:
-        return share_interval(table, table.flag(key))
+    def rule(table: ScoreTable) -> Share:
+        return table.flag(key), None
 
-    metric.__doc__ = doc
-    return metric
+    rule.__doc__ = doc
+    return sample_share()(rule)
 
 
 def _outcomeshare_interval(outcome: str, doc: str) -> Metric:
-    def metric(table: ScoreTable) -> Estimate:
-        return share_interval(table, table.equals("outcome", outcome))
+    def rule(table: ScoreTable) -> Share:
+        return table.equals("outcome", outcome), None
 
-    metric.__doc__ = doc
-    return counts_failures(metric)
+    rule.__doc__ = doc
+    return counts_failures(sample_share()(rule))
 
 
 # hierarchical credit (catalogue-aware scorers); each a share of all samples, malformed = no credit

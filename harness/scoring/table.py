@@ -20,6 +20,8 @@ class ScoreTable:
 
     def __init__(self) -> None:
         self.status: list[str] = []
+        self.ids: list[str] = []
+        """Sample ids in table order (the units of per-sample metrics)."""
         self.cluster: list[str] = []
         self._columns: dict[str, list[Any]] = {}
         self._strings: dict[str, str] = {}
@@ -33,6 +35,7 @@ class ScoreTable:
     def add(self, sample_id: str, group: str | None, status: str, values: dict[str, Any]) -> None:
         strings = self._strings
         self.status.append(strings.setdefault(status, status))
+        self.ids.append(sample_id)
         self.cluster.append(group if group is not None else sample_id)
         if tuple(values) == self._names:  # the scorer's usual columns: append in order
             for column, value in zip(self._column_list, values.values()):

@@ -26,7 +26,7 @@ from harness.data import ROW_SCHEMAS
 from harness.records import Request, Response
 from harness.runner_registry import RUNNERS
 from harness.runners.base import Runner
-from harness.scoring.metrics import METRICS, counts_failures, share_interval
+from harness.scoring.metrics import METRICS, Share, counts_failures, sample_share
 from harness.scoring.parsers import EMPTY, MALFORMED, PARSERS, Parsed, Parser
 from harness.scoring.scorers import SCORERS, Scorer
 from harness.scoring.table import ScoreTable
@@ -80,9 +80,10 @@ def stage_distance_scorer(tolerance: int = 1) -> Scorer:
 
 
 @METRICS.register("toy_near_stage")
-def near_stage(table: ScoreTable) -> Estimate:
+@sample_share()  # a share of samples: each sample is a unit of paired tests and published outcomes
+def near_stage(table: ScoreTable) -> Share:
     """Toy: share of all samples whose T stage is within the scorer's tolerance (malformed = not near)."""
-    return share_interval(table, table.flag("near"))
+    return table.flag("near"), None
 
 
 @METRICS.register("toy_mean_stage_distance")
