@@ -6,13 +6,14 @@ import errno
 import re
 from collections.abc import Iterator
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from harness import __version__
-from harness.errors import OnkobenchError
+from harness.errors import DataRevisionWarning, OnkobenchError
 
 if TYPE_CHECKING:
     from harness.store import MetricEstimate
@@ -25,10 +26,27 @@ class _UserError(click.ClickException):
         click.echo(f"error: {self.message}", err=True)
 
 
+def _warning_printer(show_other):
+    """Data warnings as one line on stderr, each once per command (the steps of a suite share their data; the source
+    line says nothing to a user); other warnings as Python shows them."""
+    shown: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if not issubclass(category, DataRevisionWarning):
+            show_other(message, category, filename, lineno, file, line)
+        elif str(message) not in shown:
+            shown.add(str(message))
+            click.echo(f"warning: {message}", err=True)
+    return show
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", DataRevisionWarning)  # the printer shows each message once
+                warnings.showwarning = _warning_printer(warnings.showwarning)
+                return super().invoke(ctx)
         except OnkobenchError as err:
             raise _UserError(str(err)) from err
         except KeyboardInterrupt:

@@ -4,6 +4,8 @@ dataset, checked against a registered row schema, turned into Samples with their
 from __future__ import annotations
 
 import json
+import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -12,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from harness.errors import OnkobenchError
+from harness.errors import DataRevisionWarning, OnkobenchError
 from harness.records import stable_hash_of_rows
 from harness.catalogues.codes import first_icd10_code
 from harness.config.tasks import Task
@@ -108,6 +110,10 @@ class TaskData:
     fingerprint: str
     chain: dict[str, Any] | None = None
     """For a chained step: where its samples came from (``tag``, ``run_id``, ``folder``, or gold)."""
+    revision: str | None = None
+    """The data set commit that was loaded, where it can be told (a hub load, or a copy in the hub's cache)."""
+    revision_warning: str | None = None
+    """Why the data may not be the commit the task's published numbers come from (``reference_commit``)."""
 
     @cached_property
     def by_id(self) -> dict[str, Sample]:
@@ -190,8 +196,40 @@ def read_local_rows(path: Path) -> list[dict[str, Any]]:
     raise OnkobenchError(f"{path}: unsupported dataset format {suffix!r} (use {', '.join(LOCAL_FORMATS)})")
 
 
-def read_hub_rows(task: Task) -> list[dict[str, Any]]:
-    """Rows of the task's Hugging Face dataset; respects the offline cache (HF_DATASETS_OFFLINE)."""
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def commit_in_path(path: str | Path) -> str | None:
+    """The data set commit a file path names, if any: the hub's cache keeps a download under ``snapshots/<commit>/``
+    and ``datasets`` its prepared copy under ``.../<version>/<commit>/`` (the nearest such folder wins). The
+    ``datasets`` library keeps no other record of the commit it resolved a revision such as ``main`` to."""
+    for part in reversed(Path(path).parts):
+        if _COMMIT.fullmatch(part):
+            return part
+    return None
+
+
+def _revision_warning(task: Task, commit: str | None, from_hub: bool) -> str | None:
+    """A warning when the data is not known to be the commit the task's published numbers come from; a local copy
+    whose commit cannot be told is recorded as unknown without a warning (most copies are plain files)."""
+    hub = task.dataset.hub
+    reference = hub.reference_commit if hub else None
+    if reference is None:
+        return None
+    # no task name: the steps of a chained protocol share the data set, so a suite warns once
+    published = "the commit its published numbers come from"
+    if commit is None:
+        if not from_hub:
+            return None
+        return f"{hub.repo}: cannot tell which commit revision {hub.revision or 'main'} loaded; {published} is {reference}"
+    if not commit.startswith(reference):
+        return f"{hub.repo}: loaded commit {commit[:12]}, not {reference} ({published}); results may differ from them"
+    return None
+
+
+def read_hub_rows(task: Task) -> tuple[list[dict[str, Any]], str | None]:
+    """Rows of the task's Hugging Face dataset and the commit they came from (None if it cannot be told); respects
+    the offline cache (HF_DATASETS_OFFLINE)."""
     hub = task.dataset.hub
     assert hub is not None
     try:
@@ -207,7 +245,9 @@ def read_hub_rows(task: Task) -> list[dict[str, Any]]:
             "If it is gated, accept its terms and log in (huggingface-cli login); "
             "or pass a local copy with --data PATH"
         ) from None
-    return [dict(row) for row in data]
+    files = [entry.get("filename", "") for entry in getattr(data, "cache_files", None) or []]
+    commits = {commit_in_path(name) for name in files} - {None}
+    return [dict(row) for row in data], next(iter(commits)) if len(commits) == 1 else None
 
 
 def _message_text(messages: Any, role: str, last: bool) -> str | None:
@@ -261,14 +301,19 @@ def load_task_data(task: Task, data_path: str | Path | None = None) -> TaskData:
             raise OnkobenchError(f"{path}: dataset file not found; build it with: {task.dataset.how_to_get}")
         rows = read_local_rows(path)
         source = str(path)
+        commit = commit_in_path(path.absolute())  # not resolved: the hub cache links snapshots to content-named blobs
     else:
-        rows = read_hub_rows(task)
+        rows, commit = read_hub_rows(task)
         hub = task.dataset.hub
         source = f"hf://{hub.repo}@{hub.revision or 'main'}/{hub.split}"  # type: ignore[union-attr]
+    warning = _revision_warning(task, commit, from_hub=path is None)
+    if warning:
+        warnings.warn(warning, DataRevisionWarning, stacklevel=2)
     if not rows:
         raise OnkobenchError(f"{source}: the dataset has no rows")
     rows = map_columns(task, rows, source)
     if task.dataset.schema_:
         validate_rows(task.dataset.schema_, rows, source)
     samples = build_samples(task, rows, source)
-    return TaskData(samples=samples, source=source, fingerprint=stable_hash_of_rows(rows, length=32))
+    return TaskData(samples=samples, source=source, fingerprint=stable_hash_of_rows(rows, length=32), revision=commit,
+                    revision_warning=warning)

@@ -7,3 +7,7 @@ class OnkobenchError(Exception):
 
 class RunnerUnavailableError(OnkobenchError):
     """The model server stayed unreachable: the run stops; what finished is stored, a rerun continues."""
+
+
+class DataRevisionWarning(UserWarning):
+    """The data set may not be the commit a task's published numbers come from (the CLI prints it as one line)."""

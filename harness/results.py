@@ -239,8 +239,9 @@ class PublishedResult(BaseModel):
     hardware: dict[str, Any]
     dataset: dict[str, Any]
     """As in the run's summary, with a local path shortened (see ``_public_dataset``)."""
-    upstream: dict[str, str | None] | None
-    """For a chained step: the tag and run id it was built from (no local folder)."""
+    upstream: dict[str, Any] | None
+    """For a chained step: the tag and run id it was built from and, where recorded, the lineage of upstream runs
+    (task, variant, model config name; no local folder)."""
     prompt_pack: PromptPackRecord | None = None
     """The prompt pack the run's wording came from (name and content hash); None: the task's own wording."""
     provenance: dict[str, Any]
@@ -288,7 +289,7 @@ class PublishedResult(BaseModel):
             # recomputed from the stored config, so the hash always follows the current definition
             model_config_hash=_config_hash(manifest),
             dataset=_public_dataset(summary.dataset),
-            upstream={"tag": upstream.get("tag"), "run_id": upstream.get("run_id")} if upstream else None,
+            upstream=_public_upstream(upstream),
             provenance={**summary.provenance, "packages": manifest.packages},
             units=primary_units(items, summary.primary_metric),
             items=items,
@@ -509,6 +510,17 @@ def _config_hash(manifest: RunManifest) -> str:
         return ModelConfig.model_validate(manifest.model).config_hash()
     except ValueError:
         return manifest.model_config_hash  # a config from an older schema: keep what the run recorded
+
+
+def _public_upstream(upstream: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The chain as published: tag, run id and lineage (which upstream runs, for matching published studies' chains),
+    never the local folder."""
+    if not upstream:
+        return None
+    public = {"tag": upstream.get("tag"), "run_id": upstream.get("run_id")}
+    if isinstance(upstream.get("lineage"), list):
+        public["lineage"] = upstream["lineage"]
+    return public
 
 
 def _public_dataset(dataset: dict[str, Any]) -> dict[str, Any]:

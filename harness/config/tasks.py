@@ -32,6 +32,9 @@ class HubSource(_Frozen):
     split: str
     revision: str | None = None
     name: str | None = None
+    reference_commit: str | None = Field(default=None, pattern=r"^[0-9a-f]{7,40}$")
+    """The commit of the data set (full id or its first 7+ hex digits) that published numbers of this task come
+    from; a run on a copy known to be another commit, or a hub load whose commit cannot be told, warns."""
 
 
 class DatasetSpec(_Frozen):

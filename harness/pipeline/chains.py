@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from harness.errors import OnkobenchError
 from harness.records import stable_hash
 from harness.registry import Registry
-from harness.store import RunStore, run_manifests
+from harness.store import RunManifest, RunStore, run_manifests
 from harness.config.tasks import Task, Variant
 from harness.data import Sample, TaskData
 
@@ -97,6 +97,20 @@ def resolve_chain(task: Task, chain: str | None, runs_dir: Path, fingerprint: st
     return ChainSource(store.folder)
 
 
+def _lineage(manifest: RunManifest) -> list[dict[str, Any]] | None:
+    """The upstream runs of a step built on ``manifest``'s run, nearest first (task, variant, model config name), so a
+    report can tell which chain a table stands on without parsing run ids; a gold upstream is ``{"gold": True}``.
+    None when that run's own upstream did not record its lineage (a run older than this record)."""
+    own = {"task": manifest.task, "variant": manifest.variant, "model": manifest.model.get("name")}
+    before = manifest.upstream
+    if before is None:
+        return [own]
+    if before.get("tag") == "gold":
+        return [own, {"gold": True}]
+    earlier = before.get("lineage")
+    return [own, *earlier] if isinstance(earlier, list) else None
+
+
 def chained_data(task: Task, variant: Variant, base: TaskData, source: ChainSource) -> TaskData:
     """This step's samples for one variant, from the base dataset and the chain source."""
     assert task.upstream is not None
@@ -114,10 +128,10 @@ def chained_data(task: Task, variant: Variant, base: TaskData, source: ChainSour
         samples = EXPANDERS.get(task.upstream.expand)(task, base.samples, list(store.iter_scores()), options)
         run_id = manifest.run_id
         tag = f"{manifest.variant}.{manifest.model['name']}.{stable_hash(run_id, length=6)}"
-        chain = {"tag": tag, "run_id": run_id, "folder": str(store.folder)}
+        chain = {"tag": tag, "run_id": run_id, "folder": str(store.folder), "lineage": _lineage(manifest)}
         if store.has_summary():
             summary = store.read_summary()
             chain["primary_metric"] = summary.primary_metric
             chain["primary_value"] = summary.primary.value
     fingerprint = stable_hash({"base": base.fingerprint, "chain": chain["run_id"] or "gold", "options": options}, length=32)
-    return TaskData(samples, base.source, fingerprint, chain={**chain, "base_fingerprint": base.fingerprint})
+    return replace(base, samples=samples, fingerprint=fingerprint, chain={**chain, "base_fingerprint": base.fingerprint})

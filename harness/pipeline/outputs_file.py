@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -94,7 +95,7 @@ def _chained_step(path: Path, task: Task, data: TaskData) -> tuple[TaskData, dic
     samples = EXPANDERS.get(expand)(task, data.samples, upstream, dict(task.upstream.options))
     chain = {"tag": "external", "run_id": None, "folder": str(path), "base_fingerprint": data.fingerprint}
     fingerprint = stable_hash({"base": data.fingerprint, "records": [(r["id"], *(r[k] for k in layout.required)) for r in records]}, length=32)
-    return TaskData(samples, data.source, fingerprint, chain=chain), outputs
+    return replace(data, samples=samples, fingerprint=fingerprint, chain=chain), outputs
 
 
 def _one_output_variant(task: Task, name: str) -> Variant:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -124,7 +124,7 @@ def _first_samples(data: TaskData, *limits: int | None) -> TaskData:
     n = min(x for x in (*limits, len(data.samples)) if x is not None)
     if n >= len(data.samples):
         return data
-    return TaskData(data.samples[:n], data.source, stable_hash({"data": data.fingerprint, "first": n}, length=32))
+    return replace(data, samples=data.samples[:n], fingerprint=stable_hash({"data": data.fingerprint, "first": n}, length=32))
 
 
 def run_specs(planned: PlannedTask, limit: int | None, runs_dir: Path) -> Iterator[RunSpec]:

@@ -74,6 +74,10 @@ def dataset_record(task: Task, data: TaskData) -> dict[str, Any]:
     }
     if data.chain is not None:
         record["base_fingerprint"] = data.chain["base_fingerprint"]
+    if data.revision is not None or (task.dataset.hub and task.dataset.hub.reference_commit):
+        record["revision"] = data.revision  # the commit loaded; None: it cannot be told
+    if data.revision_warning:
+        record["revision_warning"] = data.revision_warning
     return record
 
 

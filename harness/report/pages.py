@@ -91,6 +91,15 @@ class PublishedRef:
     source: str
     same_data: bool
     """Measured on the same data set as this table (else shown apart, never ranked with it)."""
+    same_chain: bool = True
+    """Measured on the same upstream chain as this table's runs (else listed apart as "other chain")."""
+    inline: bool = False
+    """Shown among the table's rows: same data and chain, and the study's best for its model on this chain or the
+    same model and variant as a local row; the rest are listed below the table."""
+    figure: str = ""
+    chain_label: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    """Secondary metrics, by metric name."""
 
 
 @dataclass(frozen=True)
@@ -247,6 +256,14 @@ def _table_key(summary: ResultSummary) -> tuple[str, str, str]:
     return (summary.task, summary.table_fingerprint, (summary.upstream or {}).get("tag") or "")
 
 
+def _lineage(upstream: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """A table's upstream runs, nearest first: [] when not chained, None when its runs did not record them."""
+    if not upstream:
+        return []
+    lineage = upstream.get("lineage")
+    return lineage if isinstance(lineage, list) else None
+
+
 def _attach_published(tables: dict[tuple[str, str, str], TaskTable], published_dir: Path | None) -> None:
     from harness.report.published import PUBLISHED_DIR, load_published
 
@@ -258,11 +275,22 @@ def _attach_published(tables: dict[tuple[str, str, str], TaskTable], published_d
             if (table.upstream or {}).get("tag") == "gold":
                 continue  # the studies report chained results, not gold-input ones
             same_data = table.dataset.get("source", "").startswith(reference.dataset)
-            for row in reference.rows:
-                if row.task == table.task and row.metric == table.primary_metric:
-                    table.published.append(
-                        PublishedRef(row.model, row.variant, row.value, row.note, reference.source, same_data)
-                    )
+            lineage = _lineage(table.upstream)
+            rows = [row for row in reference.rows if row.task == table.task and row.metric == table.primary_metric]
+            refs = [PublishedRef(row.model, row.variant, row.value, row.note, reference.source, same_data,
+                                 same_chain=reference.chain_matches(row, lineage), figure=row.figure,
+                                 chain_label=row.chain.label if row.chain else "", metrics=dict(row.metrics))
+                    for row in rows]
+            best: dict[str, float] = {}
+            for ref in refs:
+                if ref.same_data and ref.same_chain:
+                    best[ref.model] = max(best.get(ref.model, ref.value), ref.value)
+            local = {(r.model_name, r.summary.variant) for r in table.rows}
+            for row, ref in zip(rows, refs):
+                # a tie for a model's best shows every tied variant (the study picked one by file order)
+                ref.inline = ref.same_data and ref.same_chain and (
+                    ref.value == best[ref.model] or any(reference.runs_same(row, *pair) for pair in local))
+            table.published.extend(refs)
 
 
 def build_tables(sources: list[Path] | list[Row], published_dir: Path | None = None) -> list[TaskTable]:
