@@ -17,7 +17,7 @@ from harness.runners.base import Runner
 from harness.scoring.run import score_stored
 from harness.store import RunManifest, RunStore, RunSummary
 from harness.config.tasks import Task, Variant
-from harness.data import TaskData
+from harness.data import TaskData, training_split
 
 FLUSH_EVERY = 16
 FLUSH_SECONDS = 2.0
@@ -74,6 +74,8 @@ def dataset_record(task: Task, data: TaskData) -> dict[str, Any]:
     }
     if data.chain is not None:
         record["base_fingerprint"] = data.chain["base_fingerprint"]
+    if (train := training_split(task, required=False)) is not None:
+        record["training_split"] = {"path": task.dataset.train, "sha256": train.sha256}
     return record
 
 
