@@ -174,3 +174,24 @@ def test_committed_configs_label_the_oracle_and_default_to_the_fair_lookup() -> 
         assert fair.options["knowledge"] == "train" and fair.metadata.weight_type == "baseline"
         assert oracle.options["knowledge"] == "catalogue" and oracle.metadata.weight_type == "oracle"
         assert "answer key" in oracle.display_name
+
+
+def test_report_labels_protocol_b_tables_with_the_set_kind_and_the_oracle(tmp_path: Path) -> None:
+    folder = task_folder_with_sets(tmp_path, *LABEL_RULE_YEARS, "--n-test", "6", "--n-fewshot", "2")
+    runs, site = tmp_path / "runs", tmp_path / "site"
+    models = []
+    for name in ("catalogue-lookup-fuzzy", "catalogue-oracle-exact"):  # the committed configs, on the fixture year
+        text = (REPO_ROOT / "leaderboards" / "models" / f"{name}.yaml").read_text(encoding="utf-8")
+        (tmp_path / f"{name}.yaml").write_text(text.replace("_year: 2010", "_year: 2097"), encoding="utf-8")
+        models += ["--model", str(tmp_path / f"{name}.yaml")]
+    result = CliRunner().invoke(main, ["run", "--task", str(folder / "tumour_recognition.yaml"), "--variant", "0", *models,
+                                       "--out", str(runs), "--no-progress"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((runs / "icd_catalogue_qa.tumour_recognition--0--catalogue-lookup-fuzzy" / "manifest.json")
+                          .read_text(encoding="utf-8"))
+    assert manifest["dataset"]["set_kind"] == "catalogue recall"
+    assert len(manifest["dataset"]["training_split"]["sha256"]) == 64
+    assert CliRunner().invoke(main, ["report", str(runs), "--out", str(site)]).exit_code == 0
+    page = next(site.rglob("icd_catalogue_qa.tumour_recognition*.html")).read_text(encoding="utf-8")
+    assert '<span class="tag set-kind">catalogue recall</span>' in page
+    assert ">oracle</span>" in page and "knows the answer key" in page

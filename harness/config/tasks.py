@@ -48,6 +48,8 @@ class DatasetSpec(_Frozen):
     private: bool = False
     """Private data: outputs may quote it, so nothing per-sample is ever published."""
     synthetic: bool = False
+    set_kind: str = ""
+    """What the set measures, shown on its tables (e.g. "catalogue recall", "clinical variation")."""
     training_data: bool = False
     """In-distribution training data of fine-tuned models (e.g. ICDOPS-QA-2024): marked so in reports."""
     licence: str | None = None

@@ -72,6 +72,8 @@ def dataset_record(task: Task, data: TaskData) -> dict[str, Any]:
         "synthetic": task.dataset.synthetic,
         "training_data": task.dataset.training_data,
     }
+    if task.dataset.set_kind:
+        record["set_kind"] = task.dataset.set_kind
     if data.chain is not None:
         record["base_fingerprint"] = data.chain["base_fingerprint"]
     if (train := training_split(task, required=False)) is not None:
