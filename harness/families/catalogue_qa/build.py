@@ -36,6 +36,7 @@ from typing import Any
 
 from harness.catalogues.codes import is_neoplasm
 from harness.errors import OnkobenchError
+from harness.families.catalogue_qa.clinical import build_clinical_sets
 from harness.provenance import utc_now
 from harness.store import write_json_atomic, write_jsonl_atomic
 
@@ -349,6 +350,7 @@ def build_catalogue_tasks(
         report.excluded_same_code_as_fewshot = sum(
             1 for c in kept_by_set[name] if id(c) not in in_shots and code_of(c) in pool_codes)
         report.fewshot_test_overlap = {"texts": len(overlap), "codes": len(shared)}
+    clinical = build_clinical_sets(out_dir, seed, (alphaid, icd10, topography, morphology, ops))
     manifest = {
         "created_at": utc_now(),
         "seed": seed,
@@ -356,7 +358,7 @@ def build_catalogue_tasks(
         "n_fewshot": n_fewshot,
         "years": {"icd10gm": icd10gm_year, "alphaid": alphaid_year, "icdo3": icdo3_year, "ops": ops_year},
         "sources": [{"path": str(p), "sha256": _sha256(Path(p))} for p in sources],
-        "sets": {name: vars(report) for name, report in reports.items()},
+        "sets": {**{name: {"kind": "catalogue_recall", **vars(report)} for name, report in reports.items()}, **clinical},
         "label_rules": LABEL_RULES,
         "notice": BFARM_NOTICE,
         "terms": "Derived from BfArM classification files (codes and texts unchanged); ICD-O-3 rights lie with the WHO. "
