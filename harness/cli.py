@@ -271,6 +271,11 @@ def build_tasks_command(root, out_dir, icd10gm_year, alphaid_year, icdo3_year, o
 
     manifest = build_catalogue_tasks(out_dir, root, icd10gm_year, alphaid_year, icdo3_year, ops_year, n_test, n_fewshot, seed)
     for name, report in manifest["sets"].items():
+        if report.get("kind") == "clinical_variation":
+            applied = ", ".join(f"{rule} {n}" for rule, n in report["rules"].items() if n)
+            click.echo(f"{name}: {report['items']} items from {report['source_rows']} test rows of {report['base_set']} "
+                       f"(rules: {applied})")
+            continue
         dropped = ", ".join(f"{k} {v}" for k, v in sorted(report["dropped"].items())) or "none"
         click.echo(f"{name}: {report['available']} candidates, {report['kept']} kept, test {report['test']}, "
                    f"few-shot {report['fewshot']} (dropped: {dropped})")

@@ -83,7 +83,10 @@ def test_build_from_hand_written_fixtures(tmp_path: Path) -> None:
     result = build(FIXTURE_ROOT, tmp_path / "a", *years)
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text(encoding="utf-8"))
-    assert set(manifest["sets"]) == set(SETS) and manifest["notice"] == BFARM_NOTICE
+    base = {name for name, entry in manifest["sets"].items() if entry["kind"] == "catalogue_recall"}
+    clinical = {name for name, entry in manifest["sets"].items() if entry["kind"] == "clinical_variation"}
+    assert base == set(SETS) and clinical == {f"{name}_clinical" for name in SETS}
+    assert manifest["notice"] == BFARM_NOTICE
     assert all(s["sha256"] for s in manifest["sources"])
     for name in SETS:
         test = read_jsonl(tmp_path / "a" / name / "test.jsonl")
@@ -304,6 +307,7 @@ def test_real_fewshot_pools_share_no_code_with_the_test_split(tmp_path: Path) ->
     for name, field in CODE_SETS.items():
         test, shots = read_jsonl(out / name / "test.jsonl"), read_jsonl(out / name / "fewshot.jsonl")
         assert len(shots) == 16 and not {r[field] for r in test} & {r["answer"] for r in shots}, name
-    for name, report in manifest["sets"].items():
+    for name in SETS:
+        report = manifest["sets"][name]
         assert report["fewshot_test_overlap"] == {"texts": 0, "codes": 0}, name
         assert report["test"] == (314 if name == "icdo3_topography" else 500), name

@@ -36,6 +36,7 @@ from typing import Any
 
 from harness.catalogues.codes import is_neoplasm, recognition_label
 from harness.errors import OnkobenchError
+from harness.families.catalogue_qa.clinical import build_clinical_sets
 from harness.provenance import utc_now
 from harness.store import write_json_atomic, write_jsonl_atomic
 
@@ -346,6 +347,7 @@ def build_catalogue_tasks(
         report.fewshot_test_overlap = {"texts": len(overlap), "codes": len(shared)}
         train = training_split(kept_by_set[name], {id(c) for c in (*test, *shots)}, held_out, report)
         write_jsonl_atomic(out_dir / name / "train.jsonl", _fewshot_rows(train))
+    clinical = build_clinical_sets(out_dir, seed, (alphaid, icd10, topography, morphology, ops))
     manifest = {
         "created_at": utc_now(),
         "seed": seed,
@@ -353,7 +355,7 @@ def build_catalogue_tasks(
         "n_fewshot": n_fewshot,
         "years": {"icd10gm": icd10gm_year, "alphaid": alphaid_year, "icdo3": icdo3_year, "ops": ops_year},
         "sources": [{"path": str(p), "sha256": _sha256(Path(p))} for p in sources],
-        "sets": {name: vars(report) for name, report in reports.items()},
+        "sets": {**{name: {"kind": "catalogue_recall", **vars(report)} for name, report in reports.items()}, **clinical},
         "label_rules": LABEL_RULES,
         "notice": BFARM_NOTICE,
         "terms": "Derived from BfArM classification files (codes and texts unchanged); ICD-O-3 rights lie with the WHO. "
