@@ -73,7 +73,9 @@ def test_split_keeps_the_codes_of_the_pool_out_of_the_test_split() -> None:
 
 
 def build(root: Path, out: Path, *years: str) -> CliRunner:
-    return CliRunner().invoke(main, ["catalogue", "build-tasks", "--catalogues", str(root), "--out", str(out), *years],
+    # the lookup check (minutes on the real files) is tested once, in test_catalogue_variation.py
+    return CliRunner().invoke(main, ["catalogue", "build-tasks", "--catalogues", str(root), "--out", str(out),
+                                     "--no-lookup-check", *years],
                               catch_exceptions=False)
 
 

@@ -385,6 +385,22 @@ def test_real_build_has_at_least_500_items_per_set_and_keeps_every_gold(real_set
     assert used == set(RULE_NAMES)  # every rule is used somewhere
 
 
+def test_real_lookup_check_shows_what_a_dictionary_still_gets(real_sets: tuple[Path, dict]) -> None:
+    """#18.3: per set, the exact oracle's share and the fair fuzzy lookup's share, in the manifest."""
+    _, manifest = real_sets
+    for name, entry in manifest["sets"].items():
+        lookup = entry["lookup"]
+        print(f"{name}: oracle exact {lookup['oracle_exact']}, fair fuzzy {lookup['fair_fuzzy']} (n={lookup['n']})")
+        assert lookup["n"] == entry["test"]
+        if entry["kind"] == "catalogue_recall":
+            assert lookup["oracle_exact"] == 1.0, name  # every test item is a catalogue row: perfect by construction
+            if name != "tumour_recognition":
+                assert lookup["fair_exact"] == 0.0, name  # no test text is in a training split
+        else:
+            assert lookup["oracle_exact"] < 0.6, name  # the rewritten items are no longer catalogue rows
+        assert lookup["fair_fuzzy"] <= manifest["sets"][entry.get("base_set", name)]["lookup"]["oracle_exact"]
+
+
 def test_real_catalogues_name_no_side_in_chapter_ii_or_icdo3() -> None:
     """The laterality rule's premise: no ICD-10-GM chapter II code and no ICD-O-3 code is one-sided or two-sided
     (outside chapter II some are: H90, J38, K40)."""

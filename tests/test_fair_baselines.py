@@ -195,3 +195,23 @@ def test_report_labels_protocol_b_tables_with_the_set_kind_and_the_oracle(tmp_pa
     page = next(site.rglob("icd_catalogue_qa.tumour_recognition*.html")).read_text(encoding="utf-8")
     assert '<span class="tag set-kind">catalogue recall</span>' in page
     assert ">oracle</span>" in page and "knows the answer key" in page
+
+
+def test_manifest_lookup_check_equals_the_fair_fuzzy_baseline(tmp_path: Path) -> None:
+    folder = task_folder_with_sets(tmp_path, *LABEL_RULE_YEARS, "--n-test", "8", "--n-fewshot", "2", "--seed", "2")
+    manifest = json.loads((folder / "generated" / "manifest.json").read_text(encoding="utf-8"))
+    for set_name, gold_field in (("alphaid_icd10gm_neoplasms", "icd10gm_code"), ("tumour_recognition", "is_tumour"),
+                                 ("alphaid_icd10gm_neoplasms_clinical", "icd10gm_code")):
+        got = answers(folder, set_name, lookup("train", fuzzy=True))
+        gold = {r["text"]: r[gold_field] for r in read_jsonl(folder / "generated" / set_name / "test.jsonl")}
+        share = round(sum(got[text] == answer for text, answer in gold.items()) / len(gold), 4)
+        assert manifest["sets"][set_name]["lookup"]["fair_fuzzy"] == share, set_name
+
+
+def test_topography_oracle_answers_the_codable_code_not_a_category_heading(tmp_path: Path) -> None:
+    # "Prostata" is the text of the heading C61 and of the code C61.9: the oracle knows the codable one
+    folder = task_folder_with_sets(tmp_path, *LABEL_RULE_YEARS, "--n-test", "100", "--n-fewshot", "0")
+    test = {r["text"]: r["icdo3_topography_code"] for r in read_jsonl(folder / "generated" / "icdo3_topography" / "test.jsonl")}
+    oracle = answers(folder, "icdo3_topography", lookup("catalogue"))
+    assert test["Prostata"] == "C61.9" and oracle["Prostata"] == "C61.9"
+    assert oracle == test

@@ -209,6 +209,9 @@ class BaselineRunner(Runner):
             else:
                 system = "icdo3_topography" if source == "icdo3_topography_code" else "icdo3_morphology"
                 pairs = [(e.title, code) for code, e in catalogues.load_catalogue(system, self.years["icdo3"]).entries.items()]
+                if system == "icdo3_topography":
+                    # three-character category headings are no codable answer ("C18 Kolon" beside "C18.9 Kolon o.n.A.")
+                    pairs = [(text, code) for text, code in pairs if "." in code]
             self._indexes[source] = CatalogueIndex(pairs)
         return self._indexes[source]
 

@@ -37,6 +37,7 @@ from typing import Any
 from harness.catalogues.codes import is_neoplasm, recognition_label
 from harness.errors import OnkobenchError
 from harness.families.catalogue_qa.clinical import build_clinical_sets
+from harness.families.catalogue_qa.lookup_check import lookup_shares
 from harness.provenance import utc_now
 from harness.store import write_json_atomic, write_jsonl_atomic
 
@@ -298,6 +299,7 @@ def build_catalogue_tasks(
     n_test: int = 500,
     n_fewshot: int = 16,
     seed: int = 0,
+    lookup_check: bool = True,
 ) -> dict[str, Any]:
     """Write the sets (``<set>/test.jsonl``, ``<set>/fewshot.jsonl``) and ``manifest.json``; returns the manifest."""
     from harness.catalogues import find_files, load_alphaid, load_catalogue
@@ -348,6 +350,13 @@ def build_catalogue_tasks(
         train = training_split(kept_by_set[name], {id(c) for c in (*test, *shots)}, held_out, report)
         write_jsonl_atomic(out_dir / name / "train.jsonl", _fewshot_rows(train))
     clinical = build_clinical_sets(out_dir, seed, (alphaid, icd10, topography, morphology, ops))
+    sets: dict[str, dict[str, Any]] = {
+        **{name: {"kind": "catalogue_recall", **vars(report)} for name, report in reports.items()}, **clinical}
+    for name, entry in sets.items() if lookup_check else ():
+        base = entry.get("base_set", name)
+        answer_field = plans[base][2]
+        entry["lookup"] = lookup_shares(out_dir, name, answer_field, [(c.text, c.answer) for c in kept_by_set[base]],
+                                        base, fallback="Nein" if base == "tumour_recognition" else "")
     manifest = {
         "created_at": utc_now(),
         "seed": seed,
@@ -355,7 +364,7 @@ def build_catalogue_tasks(
         "n_fewshot": n_fewshot,
         "years": {"icd10gm": icd10gm_year, "alphaid": alphaid_year, "icdo3": icdo3_year, "ops": ops_year},
         "sources": [{"path": str(p), "sha256": _sha256(Path(p))} for p in sources],
-        "sets": {**{name: {"kind": "catalogue_recall", **vars(report)} for name, report in reports.items()}, **clinical},
+        "sets": sets,
         "label_rules": LABEL_RULES,
         "notice": BFARM_NOTICE,
         "terms": "Derived from BfArM classification files (codes and texts unchanged); ICD-O-3 rights lie with the WHO. "
