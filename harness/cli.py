@@ -288,12 +288,26 @@ def catalogue_group() -> None:
 @click.option("--n-test", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--n-fewshot", default=16, show_default=True, type=click.IntRange(min=0))
 @click.option("--seed", default=0, show_default=True)
-def build_tasks_command(root, out_dir, icd10gm_year, alphaid_year, icdo3_year, ops_year, n_test, n_fewshot, seed) -> None:
-    """Build the catalogue QA sets (Alpha-ID -> ICD-10-GM, ICD-O-3 terms -> codes, tumour recognition)."""
+@click.option("--lookup-check/--no-lookup-check", default=True, show_default=True,
+              help="Measure what the exact oracle and the fair fuzzy lookup get on each set (a few minutes).")
+def build_tasks_command(root, out_dir, icd10gm_year, alphaid_year, icdo3_year, ops_year, n_test, n_fewshot, seed,
+                        lookup_check) -> None:
+    """Build the catalogue QA sets (Alpha-ID -> ICD-10-GM, ICD-O-3 terms -> codes, tumour recognition), their
+    clinical-variation sets and training splits."""
     from harness.families.catalogue_qa.build import build_catalogue_tasks
 
-    manifest = build_catalogue_tasks(out_dir, root, icd10gm_year, alphaid_year, icdo3_year, ops_year, n_test, n_fewshot, seed)
+    manifest = build_catalogue_tasks(out_dir, root, icd10gm_year, alphaid_year, icdo3_year, ops_year, n_test, n_fewshot, seed,
+                                     lookup_check=lookup_check)
     for name, report in manifest["sets"].items():
+        lookup = report.get("lookup")
+        if lookup:
+            click.echo(f"{name}: exact oracle finds {lookup['oracle_exact']:.1%}, fair fuzzy lookup gets "
+                       f"{lookup['fair_fuzzy']:.1%} of {lookup['n']} test items")
+        if report.get("kind") == "clinical_variation":
+            applied = ", ".join(f"{rule} {n}" for rule, n in report["rules"].items() if n)
+            click.echo(f"{name}: {report['items']} items from {report['source_rows']} test rows of {report['base_set']} "
+                       f"(rules: {applied})")
+            continue
         dropped = ", ".join(f"{k} {v}" for k, v in sorted(report["dropped"].items())) or "none"
         click.echo(f"{name}: {report['available']} candidates, {report['kept']} kept, test {report['test']}, "
                    f"few-shot {report['fewshot']} (dropped: {dropped})")

@@ -293,6 +293,33 @@ def resolve_data_path(task: Task, override: str | Path | None) -> Path | None:
     return confined_path(task.folder, task.dataset.path, f"{task.name}: dataset.path")
 
 
+@dataclass(frozen=True)
+class TrainingSplit:
+    """A task's training split as a runner that learns may read it: the file and its content hash."""
+
+    path: Path
+    sha256: str
+
+
+def training_split(task: Task, required: bool = True) -> TrainingSplit | None:
+    """The task's ``dataset.train`` file (confined to the task's folder), or None when the task declares none
+    (or, unless ``required``, when the file is not built: a runner that does not learn runs without it)."""
+    if task.dataset.train is None:
+        return None
+    import hashlib
+
+    from harness.config.io import confined_path
+
+    path = confined_path(task.folder, task.dataset.train, f"{task.name}: dataset.train")
+    if not path.is_file():
+        if not required:
+            return None
+        hint = f"; build it with: {task.dataset.how_to_get}" if task.dataset.how_to_get else ""
+        raise OnkobenchError(f"{path}: training split of {task.name} not found{hint}")
+    with path.open("rb") as handle:
+        return TrainingSplit(path, hashlib.file_digest(handle, "sha256").hexdigest())
+
+
 def load_task_data(task: Task, data_path: str | Path | None = None) -> TaskData:
     """The task's samples, from ``data_path`` if given, else from the task's own dataset spec."""
     path = resolve_data_path(task, data_path)

@@ -18,7 +18,7 @@ from harness.errors import OnkobenchError
 from harness.records import Request, Sampling, stable_hash
 from harness.config.models import ModelConfig
 from harness.config.tasks import Task, Turn, Variant
-from harness.data import Sample
+from harness.data import Sample, training_split
 from harness.registry import Registry
 from harness.templating import ConfinedLoader, render_error, sandboxed_environment, unsafe_lines
 
@@ -253,6 +253,7 @@ def build_requests(
     adapter = config.adapter.name if config.adapter else None
     sampling_fields = asdict(sampling)  # what stable_hash would make of it, once instead of per request
     shot_ids = tuple(str(s["id"]) for s in renderer.shots)
+    train = training_split(task) if config.runner_class.reads_training_split else None
     requests = []
     for sample in samples:
         for index, (item, messages) in enumerate(renderer.queries(sample)):
@@ -263,6 +264,7 @@ def build_requests(
                     "messages": messages, "sampling": sampling_fields, "chat_template_kwargs": kwargs,
                     "skip_answer": variant.skip_answer if skipped else None,
                     "structured_regex": variant.structured_regex,
+                    **({"training_split": train.sha256} if train else {}),
                 },
                 length=24,
             )
@@ -283,6 +285,7 @@ def build_requests(
                     skip_answer=variant.skip_answer if skipped else None,
                     structured_regex=variant.structured_regex,
                     adapter=adapter,
+                    training_split=str(train.path) if train else None,
                 )
             )
     return requests

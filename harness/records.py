@@ -72,6 +72,8 @@ class Request:
     """Set when a rule answers this query without a model (e.g. no candidate dates); never sent."""
     structured_regex: str | None = None
     """Constrain the answer to this regex (structured outputs), for engines that support it."""
+    training_split: str | None = None
+    """The task's training split file, for runners that learn from it (``reads_training_split``); others get None."""
     adapter: str | None = None
     """The LoRA adapter to answer with (engines that serve several adapters on one base model)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # letter, two digits, optional ".d", ".dd" or ".-", optional dagger/star/exclamation marker
@@ -51,3 +52,32 @@ SECONDARY_NEOPLASMS = frozenset({"C77", "C78", "C79"})
 def is_neoplasm(code: str) -> bool:
     """ICD-10 chapter II (neoplasms): C00-D48."""
     return code[:1] == "C" or (code[:1] == "D" and code[1:3].isdigit() and int(code[1:3]) <= 48)
+
+
+OWN_HISTORY_MALIGNANT = ("Z85",)
+"""Personal history of a malignant neoplasm: a (past) tumour diagnosis of the patient, as in UroLlmEval."""
+NOT_A_TUMOUR_DIAGNOSIS = {"Z80": "family_history", "Z12": "screening", "Z03.1": "suspected_only"}
+"""Tumour-related codes that assert no tumour of the patient: labelled "Nein" (named in the manifest counts)."""
+AMBIGUOUS_TUMOUR_CONTEXT = ("Z08", "Z51.1", "Z51.82", "Z86.0", "Z92.6")
+"""Codes that presuppose a tumour of the patient without diagnosing one (follow-up, therapy sessions or
+history of cytostatics, other neoplasms in the history): neither label is safe, so such rows are dropped."""
+
+
+def _has(codes: list[str], prefixes: Iterable[str]) -> str | None:
+    return next((p for p in prefixes for code in codes if code.startswith(p)), None)
+
+
+def recognition_label(codes: list[str]) -> tuple[str | None, str]:
+    """("Ja" / "Nein" / None for dropped, the rule that decided) for the codes of one Alpha-ID row.
+
+    Shared by the set builder (gold labels) and the catalogue oracle baseline, so both apply one rule."""
+    if any(is_neoplasm(code) for code in codes):
+        return "Ja", "chapter_ii_code"
+    if _has(codes, OWN_HISTORY_MALIGNANT):
+        return "Ja", "own_history_malignant_Z85"
+    if _has(codes, AMBIGUOUS_TUMOUR_CONTEXT):
+        return None, "ambiguous_tumour_context"
+    found = _has(codes, NOT_A_TUMOUR_DIAGNOSIS)
+    if found:
+        return "Nein", f"{NOT_A_TUMOUR_DIAGNOSIS[found]}_{found}"
+    return "Nein", "other_diagnosis"

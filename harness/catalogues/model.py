@@ -55,6 +55,11 @@ class AlphaIdEntry:
     text: str
     year: int | None
 
+    @property
+    def codes(self) -> list[str]:
+        """Every code of the row: primary, dagger/star, additional (two in the new layout)."""
+        return [code for code in (self.primary, self.asterisk, self.additional, self.additional2) if code]
+
 
 @dataclass(frozen=True)
 class Catalogue:

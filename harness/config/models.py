@@ -158,7 +158,7 @@ class ModelMetadata(_Frozen):
     params: str = ""
     """Parameter count as the publisher writes it, e.g. ``135M``, ``8B``."""
     licence: str = ""
-    weight_type: Literal["original", "adapter", "merged", "baseline"] = "original"
+    weight_type: Literal["original", "adapter", "merged", "baseline", "oracle"] = "original"
     fine_tuned_from: str | None = None
     url: str | None = None
     hardware: str = ""

@@ -51,6 +51,8 @@ class DatasetSpec(_Frozen):
     private: bool = False
     """Private data: outputs may quote it, so nothing per-sample is ever published."""
     synthetic: bool = False
+    set_kind: str = ""
+    """What the set measures, shown on its tables (e.g. "catalogue recall", "clinical variation")."""
     training_data: bool = False
     """In-distribution training data of fine-tuned models (e.g. ICDOPS-QA-2024): marked so in reports."""
     licence: str | None = None
@@ -61,6 +63,10 @@ class DatasetSpec(_Frozen):
     """Our field -> the source's column, for data sets whose layout is not ours (e.g. ``text: question``)."""
     keep_if: str | None = None
     """Jinja expression over a row; rows where it is false are left out (e.g. only ICD-10 questions)."""
+    train: str | None = None
+    """The task's training split: JSON Lines of ``id``, input fields and ``answer`` (the few-shot pool's layout),
+    relative to the task folder; what a fine-tune may learn from, and what the runners that learn (the lookup
+    baselines) read. Never a test item or few-shot example."""
     messages_column: str | None = None
     """A column of chat messages [{role, content}]: the first user turn becomes ``text``, the last
     assistant turn ``answer``."""

@@ -17,7 +17,7 @@ from harness.runners.base import Runner
 from harness.scoring.run import score_stored
 from harness.store import RunManifest, RunStore, RunSummary
 from harness.config.tasks import Task, Variant
-from harness.data import TaskData
+from harness.data import TaskData, training_split
 
 FLUSH_EVERY = 16
 FLUSH_SECONDS = 2.0
@@ -72,12 +72,16 @@ def dataset_record(task: Task, data: TaskData) -> dict[str, Any]:
         "synthetic": task.dataset.synthetic,
         "training_data": task.dataset.training_data,
     }
+    if task.dataset.set_kind:
+        record["set_kind"] = task.dataset.set_kind
     if data.chain is not None:
         record["base_fingerprint"] = data.chain["base_fingerprint"]
     if data.revision is not None or (task.dataset.hub and task.dataset.hub.reference_commit):
         record["revision"] = data.revision  # the commit loaded; None: it cannot be told
     if data.revision_warning:
         record["revision_warning"] = data.revision_warning
+    if (train := training_split(task, required=False)) is not None:
+        record["training_split"] = {"path": task.dataset.train, "sha256": train.sha256}
     return record
 
 

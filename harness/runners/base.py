@@ -29,6 +29,9 @@ class Runner(Protocol):
     """Loads the weights itself: a hub model's config must pin the revision it was evaluated at."""
     engine_packages: ClassVar[tuple[str, ...]] = ()
     """Distributions whose installed versions are part of every request key (a new engine version reruns)."""
+    reads_training_split: ClassVar[bool] = False
+    """Learns from the task's training split (``dataset.train``) at run time: its path goes with each request and
+    its content hash into the request key, so a rebuilt split reruns."""
     file_options: ClassVar[tuple[str, ...]] = ()
     """Options that name a file (relative to the config): its content is part of every request key and the config hash."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data import read_jsonl
-from harness.catalogues.codes import is_neoplasm
+from harness.catalogues.codes import recognition_label
 from harness.errors import OnkobenchError
 from harness.config.models import ModelConfig
 from harness.records import Request, Response
@@ -24,6 +24,11 @@ DETECTION_KIND = "tumour_mentions"
 CATEGORY_KIND = "icd10_category"
 """Three-character ICD-10 code of the ``diagnosis`` input (a chained coding step)."""
 RECOGNITION_KIND = "tumour_recognition"
+KNOWLEDGE = {
+    "train": "the task's training split (dataset.train): what a fine-tuned model may learn, never a test item",
+    "catalogue": "the whole catalogue, test items included: an oracle that knows the answer key (a ceiling)",
+}
+"""What the catalogue lookup may look answers up in."""
 ANSWER_KINDS = {
     "lexicon_exact": {DETECTION_KIND, CATEGORY_KIND, "icd10gm_code", "icdo3_topography_code"},
     "lexicon_fuzzy": {DETECTION_KIND, CATEGORY_KIND, "icd10gm_code", "icdo3_topography_code"},
@@ -52,7 +57,7 @@ _SENTENCE_SPLIT = re.compile(r"(?:\n|(?<=[.;!?])\s+)")
 
 
 class CatalogueIndex:
-    """Catalogue texts -> code: exact on normalised text, else the best rapidfuzz match above a score."""
+    """Known texts -> answer (a code, or a label): exact on normalised text, else the best rapidfuzz match above a score."""
 
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
         counts: dict[str, dict[str, int]] = {}
@@ -84,10 +89,13 @@ class BaselineRunner(Runner):
 
     ``lexicon_exact``: longest lexicon term found in the text; ``lexicon_fuzzy``: rapidfuzz best match,
     and for detection keyword stems with negation cues per sentence; ``catalogue_lookup``: the catalogue's
-    own texts; methods families register (``BASELINE_METHODS``) answer by their own rule."""
+    training split (``knowledge: train``, the default: only what a fine-tuned model may learn) or the whole
+    catalogue (``knowledge: catalogue``: an oracle that knows the answer key, a ceiling row); methods families
+    register (``BASELINE_METHODS``) answer by their own rule."""
 
     uses_prompt = False
     needs_model = False
+    reads_training_split = True
     engine_packages = ("onkobench", "rapidfuzz")
     file_options = ("lexicon", "keywords")
 
@@ -108,6 +116,9 @@ class BaselineRunner(Runner):
         self.min_score = float(options.pop("min_score", 60))
         self.max_line_dist = int(options.pop("max_line_dist", 0))
         self.fuzzy = bool(options.pop("fuzzy", self.method == "lexicon_fuzzy"))
+        self.knowledge = options.pop("knowledge", "train")
+        if self.knowledge not in KNOWLEDGE:
+            raise OnkobenchError(f"model {config.name}: options.knowledge must be one of {', '.join(KNOWLEDGE)}")
         self.years = {"alphaid": int(options.pop("alphaid_year", 2010)), "icdo3": int(options.pop("icdo3_year", 2019))}
         self._indexes: dict[str, CatalogueIndex] = {}
         lexicon_path = options.pop("lexicon", None)
@@ -139,7 +150,10 @@ class BaselineRunner(Runner):
         return {k: [str(v).casefold() for v in data[k]] for k in ("tumour_terms", "negation_cues")}
 
     def describe(self) -> dict[str, Any]:
-        return {"engine": "baseline", "method": self.method, "device": "cpu"}
+        described = {"engine": "baseline", "method": self.method, "device": "cpu"}
+        if self.method == "catalogue_lookup":
+            described["knowledge"] = self.knowledge
+        return described
 
     def close(self) -> None:
         pass
@@ -182,25 +196,51 @@ class BaselineRunner(Runner):
         return str(entries[best[2]][field])
 
     def _catalogue_index(self, kind: str) -> "CatalogueIndex":
-        source = "alphaid" if kind in (CATEGORY_KIND, RECOGNITION_KIND, "icd10gm_code") else kind
+        source = {CATEGORY_KIND: "alphaid", "icd10gm_code": "alphaid"}.get(kind, kind)
         if source not in self._indexes:
             from harness import catalogues
 
-            if source == "alphaid":
+            if source == RECOGNITION_KIND:
+                # the set builder's own label rule over every code of the row, so the oracle knows the answer key
+                labelled = ((e.text, recognition_label(e.codes)[0]) for e in catalogues.load_alphaid(self.years["alphaid"]))
+                pairs = [(text, label) for text, label in labelled if label is not None]
+            elif source == "alphaid":
                 pairs = [(e.text, e.primary) for e in catalogues.load_alphaid(self.years["alphaid"]) if e.primary]
             else:
                 system = "icdo3_topography" if source == "icdo3_topography_code" else "icdo3_morphology"
                 pairs = [(e.title, code) for code, e in catalogues.load_catalogue(system, self.years["icdo3"]).entries.items()]
+                if system == "icdo3_topography":
+                    # three-character category headings are no codable answer ("C18 Kolon" beside "C18.9 Kolon o.n.A.")
+                    pairs = [(text, code) for text, code in pairs if "." in code]
             self._indexes[source] = CatalogueIndex(pairs)
         return self._indexes[source]
+
+    def _training_index(self, request: Request) -> "CatalogueIndex":
+        path = request.training_split
+        if path is None:
+            raise OnkobenchError(
+                f"baseline {self.name}: task {request.task} declares no training split (dataset.train), so the fair "
+                "lookup has nothing to learn from; set options.knowledge: catalogue for the oracle"
+            )
+        if path not in self._indexes:
+            rows = read_jsonl(Path(path))
+            pairs = []
+            for number, row in enumerate(rows, start=1):
+                text, answer = row.get("text"), row.get("answer")
+                if not isinstance(text, str) or not isinstance(answer, str):
+                    raise OnkobenchError(f"{path}: line {number}: a training row needs string fields 'text' and 'answer'")
+                pairs.append((text, answer))
+            self._indexes[path] = CatalogueIndex(pairs)
+        return self._indexes[path]
 
     def _lookup(self, request: Request) -> str:
         kind = request.answer_kind
         text = self.field(request, "diagnosis" if kind == CATEGORY_KIND else "text")
-        code = self._catalogue_index(kind).find(text, self.fuzzy, self.min_score) or ""
+        index = self._training_index(request) if self.knowledge == "train" else self._catalogue_index(kind)
+        answer = index.find(text, self.fuzzy, self.min_score) or ""
         if kind == RECOGNITION_KIND:
-            return "Ja" if code and is_neoplasm(code) else "Nein"
-        return code[:3] if kind == CATEGORY_KIND else code
+            return answer or "Nein"  # nothing similar known: no tumour asserted
+        return answer[:3] if kind == CATEGORY_KIND else answer
 
     def answer(self, request: Request) -> str:
         kind = request.answer_kind

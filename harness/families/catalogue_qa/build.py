@@ -34,8 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.catalogues.codes import is_neoplasm
+from harness.catalogues.codes import is_neoplasm, recognition_label
 from harness.errors import OnkobenchError
+from harness.families.catalogue_qa.clinical import build_clinical_sets
+from harness.families.catalogue_qa.lookup_check import lookup_shares
 from harness.provenance import utc_now
 from harness.store import write_json_atomic, write_jsonl_atomic
 
@@ -48,14 +50,6 @@ SETS = ("alphaid_icd10gm_neoplasms", "alphaid_icd10gm_all", "icdo3_topography", 
 TOPOGRAPHY_CODE = re.compile(r"C\d{2}\.\d")
 """A codable ICD-O-3 topography code; the file's three-character category headings do not match."""
 
-OWN_HISTORY_MALIGNANT = ("Z85",)
-"""Personal history of a malignant neoplasm: a (past) tumour diagnosis of the patient, as in UroLlmEval."""
-NOT_A_TUMOUR_DIAGNOSIS = {"Z80": "family_history", "Z12": "screening", "Z03.1": "suspected_only"}
-"""Tumour-related codes that assert no tumour of the patient: labelled "Nein" (named in the manifest counts)."""
-AMBIGUOUS_TUMOUR_CONTEXT = ("Z08", "Z51.1", "Z51.82", "Z86.0", "Z92.6")
-"""Codes that presuppose a tumour of the patient without diagnosing one (follow-up, therapy sessions or
-history of cytostatics, other neoplasms in the history): neither label is safe, so such rows are dropped."""
-
 LABEL_RULES = {
     "icdo3_topography": "gold is a codable four-character code Cxx.x; three-character category headings "
     "of the topography file are dropped (category_heading), not mapped to .9",
@@ -63,6 +57,8 @@ LABEL_RULES = {
     "or a personal history of malignant neoplasm (Z85, counted as a tumour diagnosis as in UroLlmEval); "
     "Nein = all other diagnoses, including family history (Z80), screening (Z12), suspected malignancy "
     "(Z03.1) and OPS procedures; dropped as ambiguous_tumour_context: Z08, Z51.1, Z51.82, Z86.0, Z92.6",
+    "train": "train.jsonl holds every kept row of the set that is no test item and no few-shot example of any set "
+    "(by normalised text); codes may repeat; it is what fine-tunes and the fair lookup baselines may learn from",
     "fewshot": "the few-shot pool shares no text and no code with the test split (code = the answer for "
     "coding sets, the row's primary code for tumour_recognition); test items with a pool code are excluded",
 }
@@ -86,6 +82,10 @@ class SetReport:
     fewshot: int = 0
     excluded_same_code_as_fewshot: int = 0
     fewshot_test_overlap: dict[str, int] = field(default_factory=dict)
+    train: int = 0
+    train_excluded_held_out_elsewhere: int = 0
+    """Rows left out of the training split because their text is a test item or few-shot example of another set."""
+    train_overlap: dict[str, int] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
 
     def drop(self, reason: str) -> None:
@@ -193,6 +193,25 @@ def _fewshot_rows(candidates: list[Candidate]) -> list[dict[str, Any]]:
     return [{"id": c.source_id, "text": c.text, "answer": c.answer} for c in candidates]
 
 
+def training_split(
+    kept: list[Candidate], in_this_set: set[int], held_out: set[str], report: SetReport,
+) -> list[Candidate]:
+    """What a fine-tuned model (and a fair baseline) may learn from: the set's other rows, minus every text that
+    is a test item or few-shot example of ANY set (the Alpha-ID sets share texts). Codes may repeat, as in
+    ICDOPS-QA: the split teaches the catalogue, not the answers to the test texts."""
+    train = []
+    for candidate in kept:
+        if id(candidate) in in_this_set:
+            continue
+        if _key(candidate.text) in held_out:
+            report.train_excluded_held_out_elsewhere += 1
+            continue
+        train.append(candidate)
+    report.train = len(train)
+    report.train_overlap = {"texts_held_out": sum(1 for c in train if _key(c.text) in held_out)}
+    return sorted(train, key=lambda c: c.source_id)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -227,29 +246,6 @@ def alphaid_candidates(entries: list[Any], catalogue: Any, report: SetReport, ne
                         {"chapter": found.chapter, "alphaid_year": entry.year})
 
 
-def row_codes(entry: Any) -> list[str]:
-    """Every code of an Alpha-ID row: primary, dagger/star, additional (two in the new layout)."""
-    return [code for code in (entry.primary, entry.asterisk, entry.additional, entry.additional2) if code]
-
-
-def _has(codes: list[str], prefixes: Iterable[str]) -> str | None:
-    return next((p for p in prefixes for code in codes if code.startswith(p)), None)
-
-
-def recognition_label(codes: list[str]) -> tuple[str | None, str]:
-    """("Ja" / "Nein" / None for dropped, the rule that decided) for the codes of one Alpha-ID row."""
-    if any(is_neoplasm(code) for code in codes):
-        return "Ja", "chapter_ii_code"
-    if _has(codes, OWN_HISTORY_MALIGNANT):
-        return "Ja", "own_history_malignant_Z85"
-    if _has(codes, AMBIGUOUS_TUMOUR_CONTEXT):
-        return None, "ambiguous_tumour_context"
-    found = _has(codes, NOT_A_TUMOUR_DIAGNOSIS)
-    if found:
-        return "Nein", f"{NOT_A_TUMOUR_DIAGNOSIS[found]}_{found}"
-    return "Nein", "other_diagnosis"
-
-
 def recognition_candidates(entries: list[Any], catalogue: Any, ops: Any | None, report: SetReport) -> Iterable[Candidate]:
     for entry in entries:
         code = entry.primary
@@ -258,7 +254,7 @@ def recognition_candidates(entries: list[Any], catalogue: Any, ops: Any | None, 
         if catalogue.get(code) is None:
             report.drop(f"code_not_in_icd10gm_{catalogue.year}")
             continue
-        codes = row_codes(entry)
+        codes = entry.codes
         label, rule = recognition_label(codes)
         if label is None:
             report.drop(rule)
@@ -303,6 +299,7 @@ def build_catalogue_tasks(
     n_test: int = 500,
     n_fewshot: int = 16,
     seed: int = 0,
+    lookup_check: bool = True,
 ) -> dict[str, Any]:
     """Write the sets (``<set>/test.jsonl``, ``<set>/fewshot.jsonl``) and ``manifest.json``; returns the manifest."""
     from harness.catalogues import find_files, load_alphaid, load_catalogue
@@ -335,6 +332,7 @@ def build_catalogue_tasks(
         rule = f"{candidate.answer}:{candidate.extra['label_rule']}"
         reports["tumour_recognition"].labels[rule] = reports["tumour_recognition"].labels.get(rule, 0) + 1
     plans["tumour_recognition"] = (*balanced(kept, n_test, n_fewshot, seed), "is_tumour", primary_code)
+    held_out = {_key(c.text) for test, shots, _, _ in plans.values() for c in (*test, *shots)}
     for name, (test, shots, answer_field, code_of) in plans.items():
         overlap = {_key(c.text) for c in test} & {_key(c.text) for c in shots}
         pool_codes = {code for c in shots if (code := code_of(c)) is not None}
@@ -349,6 +347,16 @@ def build_catalogue_tasks(
         report.excluded_same_code_as_fewshot = sum(
             1 for c in kept_by_set[name] if id(c) not in in_shots and code_of(c) in pool_codes)
         report.fewshot_test_overlap = {"texts": len(overlap), "codes": len(shared)}
+        train = training_split(kept_by_set[name], {id(c) for c in (*test, *shots)}, held_out, report)
+        write_jsonl_atomic(out_dir / name / "train.jsonl", _fewshot_rows(train))
+    clinical = build_clinical_sets(out_dir, seed, (alphaid, icd10, topography, morphology, ops))
+    sets: dict[str, dict[str, Any]] = {
+        **{name: {"kind": "catalogue_recall", **vars(report)} for name, report in reports.items()}, **clinical}
+    for name, entry in sets.items() if lookup_check else ():
+        base = entry.get("base_set", name)
+        answer_field = plans[base][2]
+        entry["lookup"] = lookup_shares(out_dir, name, answer_field, [(c.text, c.answer) for c in kept_by_set[base]],
+                                        base, fallback="Nein" if base == "tumour_recognition" else "")
     manifest = {
         "created_at": utc_now(),
         "seed": seed,
@@ -356,7 +364,7 @@ def build_catalogue_tasks(
         "n_fewshot": n_fewshot,
         "years": {"icd10gm": icd10gm_year, "alphaid": alphaid_year, "icdo3": icdo3_year, "ops": ops_year},
         "sources": [{"path": str(p), "sha256": _sha256(Path(p))} for p in sources],
-        "sets": {name: vars(report) for name, report in reports.items()},
+        "sets": sets,
         "label_rules": LABEL_RULES,
         "notice": BFARM_NOTICE,
         "terms": "Derived from BfArM classification files (codes and texts unchanged); ICD-O-3 rights lie with the WHO. "
