@@ -192,6 +192,10 @@ class ModelMetadata(_Frozen):
     """Parameter count as the publisher writes it, e.g. ``135M``, ``8B``."""
     licence: str = ""
     weight_type: Literal["original", "adapter", "merged", "baseline", "oracle"] = "original"
+    kind: Literal["base", "instruct", "fine-tuned", "reasoning", "baseline", "oracle"] | None = None
+    """The leaderboard's model kind; None: derived from ``weight_type``, ``reasoning`` and the runner
+    (``harness.report.overview.model_kind``). Set it where the derivation is wrong, e.g. ``base`` for a
+    pretrained model without instruction tuning (the derivation cannot tell it from an instruct model)."""
     fine_tuned_from: str | None = None
     url: str | None = None
     hardware: str = ""
