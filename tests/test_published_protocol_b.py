@@ -32,3 +32,34 @@ def test_ranges_come_in_pairs_around_tuning() -> None:
                 if row.task == "icd_catalogue_qa.alphaid_icd10gm_neoplasms" and row.metric == "accuracy"}
     assert accuracy["lowest of 8 models, before tuning"] < accuracy["highest of 8 models, before tuning"]
     assert accuracy["highest of 8 models, before tuning"] < accuracy["lowest of 8 models, after tuning"]
+
+
+def test_published_catalogue_results_pass_no_catalogue_mapping_on() -> None:
+    """Item ids of the catalogue sets are catalogue ids (Alpha-ID numbers, ICD-O-3 codes): a gold or answered code
+    beside them would publish a table derived from the catalogue files. Only flags and the outcome class are there."""
+    import json
+
+    from support.files import REPO_ROOT
+
+    results = sorted((REPO_ROOT / "leaderboards" / "results" / "catalogue-qa").glob("*.json"))
+    assert results
+    for path in results:
+        for item in json.loads(path.read_text(encoding="utf-8"))["items"]:
+            texts = {k: v for k, v in item["values"].items() if isinstance(v, (str, list)) and k != "outcome"}
+            assert not texts, (path.name, item["id"], texts)
+
+
+def test_icd_scorer_values_hold_no_codes() -> None:
+    from harness.scoring.icd import icd10gm_code_parser, icdo3_topography_scorer
+    from harness.scoring.scorers import make_scorer
+
+    icd10 = make_scorer("icd10gm_hierarchy", {"year": 2024})
+    values = icd10(icd10gm_code_parser()("C61"), "C61")
+    assert values["correct"] == 1 and not [v for v in values.values() if isinstance(v, str) and v != values["outcome"]]
+    assert "C61" not in json_dumps(icdo3_topography_scorer()(icd10gm_code_parser()("C61.9"), "C61.9"))
+
+
+def json_dumps(value: object) -> str:
+    import json
+
+    return json.dumps(value)

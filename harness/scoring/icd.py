@@ -4,6 +4,10 @@ Every answer gets one outcome class (a first-class column each): ``empty``, ``no
 ``several_codes`` (syntactically malformed), ``hallucinated`` (well-formed, not in that catalogue
 year), ``secondary_neoplasm`` (C77-C79 where a primary tumour was asked), then by hierarchy
 ``exact``, ``same_4char``, ``same_3char``, ``same_block``, ``same_chapter`` or ``valid_wrong``.
+
+The per-sample values are credit flags and the outcome class only: the code found and the gold code stay in the
+score row's answer and target. Published results carry the values, and the catalogue sets' ids are catalogue ids,
+so a gold code beside them would pass a table derived from the catalogue on (the BfArM and WHO terms forbid it).
 """
 
 from __future__ import annotations
@@ -63,9 +67,9 @@ ICD10_LEVELS = ("exact", "same_4char", "same_3char", "same_block", "same_chapter
 OUTCOMES = (*MALFORMED_OUTCOMES, "no_think_end", "error", "missing", "hallucinated", "secondary_neoplasm", *ICD10_LEVELS, "valid_wrong")
 
 
-def _malformed_values(parsed: Parsed, levels: tuple[str, ...], gold: str) -> dict[str, Any]:
+def _malformed_values(parsed: Parsed, levels: tuple[str, ...]) -> dict[str, Any]:
     outcome = parsed.reason if parsed.reason in MALFORMED_OUTCOMES else parsed.status
-    return {"outcome": outcome, "code": None, "gold": gold, "correct": 0, "partial": 0,
+    return {"outcome": outcome, "correct": 0, "partial": 0,
             **{level: 0 for level in levels}, "in_catalogue": 0}
 
 
@@ -86,7 +90,7 @@ def icd10gm_values(code: str, gold: str, catalogue: Any, primary_expected: bool)
         outcome = "secondary_neoplasm"
     else:
         outcome = next((level for level in ICD10_LEVELS if same[level]), "valid_wrong")
-    return {"outcome": outcome, "code": code, "gold": gold, "correct": int(same["exact"]), "partial": int(same["same_3char"]),
+    return {"outcome": outcome, "correct": int(same["exact"]), "partial": int(same["same_3char"]),
             **{level: int(value) for level, value in same.items()}, "in_catalogue": int(in_catalogue)}
 
 
@@ -127,7 +131,7 @@ def icd10gm_hierarchy_scorer(year: int, primary_expected: bool = True) -> Scorer
     def score(parsed: Parsed, target: Any) -> dict[str, Any]:
         gold = str(target).strip().upper()
         if not parsed.ok:
-            return _malformed_values(parsed, ICD10_LEVELS, gold)
+            return _malformed_values(parsed, ICD10_LEVELS)
         return icd10gm_values(str(parsed.value), gold, catalogue, primary_expected)
 
     return score
@@ -143,11 +147,11 @@ def icdo3_topography_scorer(year: int = 2019) -> Scorer:
     def score(parsed: Parsed, target: Any) -> dict[str, Any]:
         gold = str(target).strip().upper()
         if not parsed.ok:
-            return _malformed_values(parsed, ("exact", "same_3char"), gold)
+            return _malformed_values(parsed, ("exact", "same_3char"))
         code = str(parsed.value)
         exact, same3 = code == gold, code[:3] == gold[:3]
         outcome = "hallucinated" if code not in catalogue else "exact" if exact else "same_3char" if same3 else "valid_wrong"
-        return {"outcome": outcome, "code": code, "gold": gold, "correct": int(exact), "partial": int(same3),
+        return {"outcome": outcome, "correct": int(exact), "partial": int(same3),
                 "exact": int(exact), "same_3char": int(same3), "in_catalogue": int(code in catalogue)}
 
     return score
@@ -164,14 +168,14 @@ def icdo3_morphology_scorer(year: int = 2019) -> Scorer:
         gold = str(target).strip()
         levels = ("exact", "same_histology", "same_behaviour")
         if not parsed.ok:
-            return _malformed_values(parsed, levels, gold)
+            return _malformed_values(parsed, levels)
         code = str(parsed.value)
         same = {"exact": code == gold, "same_histology": code[:4] == gold[:4], "same_behaviour": code[-1:] == gold[-1:]}
         if code not in catalogue:
             outcome = "hallucinated"
         else:
             outcome = "exact" if same["exact"] else "same_histology" if same["same_histology"] else "valid_wrong"
-        return {"outcome": outcome, "code": code, "gold": gold, "correct": int(same["exact"]), "partial": int(same["same_histology"]),
+        return {"outcome": outcome, "correct": int(same["exact"]), "partial": int(same["same_histology"]),
                 **{k: int(v) for k, v in same.items()}, "in_catalogue": int(code in catalogue)}
 
     return score
