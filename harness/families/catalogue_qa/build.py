@@ -25,7 +25,6 @@ Label rules (also in tasks/icd_catalogue_qa/README.md and the manifest's ``label
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from collections import defaultdict
@@ -36,6 +35,7 @@ from typing import Any
 
 from harness.catalogues.codes import is_neoplasm, recognition_label
 from harness.errors import OnkobenchError
+from harness.records import file_sha256
 from harness.families.catalogue_qa.clinical import build_clinical_sets
 from harness.families.catalogue_qa.lookup_check import lookup_shares
 from harness.provenance import utc_now
@@ -212,14 +212,6 @@ def training_split(
     return sorted(train, key=lambda c: c.source_id)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def topography_candidates(catalogue: Any, report: SetReport) -> Iterable[Candidate]:
     """Topography terms with their codable Cxx.x code; category headings (C18 "Kolon") are dropped."""
     for code, entry in catalogue.entries.items():
@@ -363,7 +355,7 @@ def build_catalogue_tasks(
         "n_test": n_test,
         "n_fewshot": n_fewshot,
         "years": {"icd10gm": icd10gm_year, "alphaid": alphaid_year, "icdo3": icdo3_year, "ops": ops_year},
-        "sources": [{"path": str(p), "sha256": _sha256(Path(p))} for p in sources],
+        "sources": [{"path": str(p), "sha256": file_sha256(Path(p))} for p in sources],
         "sets": sets,
         "label_rules": LABEL_RULES,
         "notice": BFARM_NOTICE,

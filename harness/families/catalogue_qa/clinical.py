@@ -13,7 +13,6 @@ row's other columns (stratum, codes) are unchanged. The rules and why they keep 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import shutil
@@ -25,6 +24,7 @@ from typing import Any
 from harness.config.io import REPO_ROOT
 from harness.data import read_jsonl
 from harness.errors import OnkobenchError
+from harness.records import file_sha256
 from harness.families.catalogue_qa.variation import (
     LEXICON_PATH,
     RULE_NAMES,
@@ -134,10 +134,6 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def build_clinical_sets(out_dir: Path, seed: int, catalogues: Iterable[Any] = (), min_items: int = MIN_ITEMS,
                         lexicon_path: Path = LEXICON_PATH) -> dict[str, dict[str, Any]]:
     """Write ``<set>_clinical/test.jsonl`` and ``fewshot.jsonl`` for every base set written in ``out_dir``;
@@ -170,6 +166,6 @@ def build_clinical_sets(out_dir: Path, seed: int, catalogues: Iterable[Any] = ()
             "rules_per_item": dict(sorted(Counter(str(len(row["rules"])) for row in varied).items())),
             "skipped": skipped,
             "typo_rate": lexicon.typo_rate,
-            "lexicon": {"path": _shown(lexicon_path), "sha256": _sha256(lexicon_path)},
+            "lexicon": {"path": _shown(lexicon_path), "sha256": file_sha256(lexicon_path)},
         }
     return entries
