@@ -37,7 +37,7 @@ from harness.catalogues.codes import is_neoplasm, recognition_label
 from harness.errors import OnkobenchError
 from harness.records import file_sha256
 from harness.families.catalogue_qa.clinical import build_clinical_sets
-from harness.families.catalogue_qa.lookup_check import lookup_shares
+from harness.families.catalogue_qa.lookup_check import SetLookups
 from harness.provenance import utc_now
 from harness.store import write_json_atomic, write_jsonl_atomic
 
@@ -344,11 +344,13 @@ def build_catalogue_tasks(
     clinical = build_clinical_sets(out_dir, seed, (alphaid, icd10, topography, morphology, ops))
     sets: dict[str, dict[str, Any]] = {
         **{name: {"kind": "catalogue_recall", **vars(report)} for name, report in reports.items()}, **clinical}
+    lookups: dict[str, SetLookups] = {}
     for name, entry in sets.items() if lookup_check else ():
         base = entry.get("base_set", name)
-        answer_field = plans[base][2]
-        entry["lookup"] = lookup_shares(out_dir, name, answer_field, [(c.text, c.answer) for c in kept_by_set[base]],
-                                        base, fallback="Nein" if base == "tumour_recognition" else "")
+        if base not in lookups:
+            lookups[base] = SetLookups(out_dir, base, [(c.text, c.answer) for c in kept_by_set[base]],
+                                       fallback="Nein" if base == "tumour_recognition" else "")
+        entry["lookup"] = lookups[base].shares(name, plans[base][2])
     manifest = {
         "created_at": utc_now(),
         "seed": seed,

@@ -27,22 +27,25 @@ def _share(index: CatalogueIndex, items: list[tuple[str, str]], fuzzy: bool, fal
     return round(right / len(items), 4)
 
 
-def lookup_shares(
-    out_dir: Path, set_name: str, gold_field: str, catalogue_pairs: list[tuple[str, str]], train_set: str,
-    fallback: str = "",
-) -> dict[str, Any]:
-    """``oracle_exact`` and ``fair_fuzzy`` (plus ``fair_exact``) shares of ``set_name``'s test items.
+class SetLookups:
+    """The oracle's and the fair lookup's index for one base set, built once and shared with its clinical set."""
 
-    ``catalogue_pairs``: (text, answer) of every catalogue row of the set; ``train_set``: the set whose
-    ``train.jsonl`` the fair lookup reads (a clinical set learns from its base set's split); ``fallback``: the
-    answer when nothing is found (``Nein`` for recognition, as the baseline answers)."""
-    items = [(str(row["text"]), str(row[gold_field])) for row in read_jsonl(out_dir / set_name / "test.jsonl")]
-    train = [(str(row["text"]), str(row["answer"])) for row in read_jsonl(out_dir / train_set / "train.jsonl")]
-    oracle, fair = CatalogueIndex(catalogue_pairs), CatalogueIndex(train)
-    return {
-        "n": len(items),
-        "oracle_exact": _share(oracle, items, False, fallback),
-        "fair_exact": _share(fair, items, False, fallback),
-        "fair_fuzzy": _share(fair, items, True, fallback),
-        "fair_min_score": FAIR_MIN_SCORE,
-    }
+    def __init__(self, out_dir: Path, base_set: str, catalogue_pairs: list[tuple[str, str]], fallback: str = "") -> None:
+        train = [(str(row["text"]), str(row["answer"])) for row in read_jsonl(out_dir / base_set / "train.jsonl")]
+        self.out_dir, self.fallback = out_dir, fallback
+        self.oracle, self.fair = CatalogueIndex(catalogue_pairs), CatalogueIndex(train)
+
+    def shares(self, set_name: str, gold_field: str) -> dict[str, Any]:
+        """``oracle_exact`` and ``fair_fuzzy`` (plus ``fair_exact``) shares of ``set_name``'s test items.
+
+        The oracle knows every catalogue row of the base set; the fair lookup reads the base set's ``train.jsonl``
+        (a clinical set learns from its base set's split); ``fallback`` is the answer when nothing is found
+        (``Nein`` for recognition, as the baseline answers)."""
+        items = [(str(row["text"]), str(row[gold_field])) for row in read_jsonl(self.out_dir / set_name / "test.jsonl")]
+        return {
+            "n": len(items),
+            "oracle_exact": _share(self.oracle, items, False, self.fallback),
+            "fair_exact": _share(self.fair, items, False, self.fallback),
+            "fair_fuzzy": _share(self.fair, items, True, self.fallback),
+            "fair_min_score": FAIR_MIN_SCORE,
+        }
