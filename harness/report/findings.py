@@ -29,11 +29,10 @@ import math
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from harness.report.overview import Overview, OverviewRow
-from harness.report.pages import Row
-from harness.stats import PairedComparison, paired_unit_comparisons
+from harness.report.pages import Row, unit_pairs
+from harness.stats import PairedComparison
 from harness.store import MetricEstimate
 
 ALPHA = 0.05
@@ -91,14 +90,8 @@ def compare_rows(model: Row, reference: Row, metric: str) -> PairedComparison | 
     a, b = model.units, reference.units
     if a is None or b is None or a.metric != metric or b.metric != metric or not a.outcomes:
         return None
-    if set(a.outcomes) != set(b.outcomes):
-        return None
-    units = sorted(a.outcomes)
-    numerator = np.array([[a.outcomes[u][0], b.outcomes[u][0]] for u in units], dtype=float)
-    denominator = np.array([[a.outcomes[u][1], b.outcomes[u][1]] for u in units], dtype=float)
-    if_empty = math.nan if a.if_empty is None else a.if_empty
-    (comparison,) = paired_unit_comparisons(numerator, denominator, [(0, 1)], if_empty)
-    return comparison
+    pairs = unit_pairs([model, reference])  # the task page's own pairing: empty when the units differ
+    return pairs[0][2] if pairs else None
 
 
 @dataclass(frozen=True)

@@ -353,7 +353,7 @@ class PairedMatrix:
     """The tests used (``mcnemar``, ``bootstrap``), for the page's legend."""
 
 
-def _unit_pairs(rows: list[Row]) -> list[tuple[Row, Row, PairedComparison]]:
+def unit_pairs(rows: list[Row]) -> list[tuple[Row, Row, PairedComparison]]:
     """Every pair of rows with the same units, compared on the primary metric's per-unit outcomes aligned by unit id."""
     by_units: dict[tuple[str, ...], list[int]] = {}
     for position, row in enumerate(rows):
@@ -382,7 +382,7 @@ def paired_matrix(table: TaskTable, limit: int = MATRIX_ROWS) -> PairedMatrix:
     with_units = [r for r in table.rows if r.units is not None and r.units.metric == table.primary_metric and r.units.outcomes]
     rows = sorted(with_units, key=lambda r: -_primary_value(r))[:limit]
     rows.sort(key=with_units.index)  # keep the table's order
-    pairs = _unit_pairs(rows)
+    pairs = unit_pairs(rows)
     position = {id(row): i for i, row in enumerate(rows)}
     pairs.sort(key=lambda pair: (position[id(pair[0])], position[id(pair[1])]))
     adjusted = holm_adjust([c.p_value for _, _, c in pairs])
