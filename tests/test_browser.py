@@ -76,9 +76,14 @@ def body_rows(page) -> list[list[str]]:
 
 def test_index_sorts_filters_and_stays_offline(site: Path, browser) -> None:
     page, requests, dialogs = open_page(browser, site / "index.html")
-    rows = body_rows(page)
+    rows = body_rows(page)[:3]  # the overview (the list of task tables follows)
     assert [r[1].split()[1] for r in rows] == ["good", "half", "bad"]
     assert [r[0] for r in rows] == ["1", "1", "2"]  # tied ranks where intervals overlap
+    task_page = next((site / "tasks").glob("*.html"))  # the task's own table, sorted and filtered
+    page.goto(task_page.as_uri())
+    page.wait_for_load_state("load")
+    rows = body_rows(page)
+    assert [r[1].split()[1] for r in rows] == ["good", "half", "bad"]
     assert page.locator("svg.ci").count() == 3 and page.locator("figure.pareto svg").count() == 1
     page.click("table.board.sortable thead th:nth-child(4)")  # accuracy, ascending
     assert [r[1].split()[1] for r in body_rows(page)] == ["bad", "half", "good"]
@@ -87,12 +92,8 @@ def test_index_sorts_filters_and_stays_offline(site: Path, browser) -> None:
     page.fill("input.filter", "half")
     assert [r[1].split()[1] for r in body_rows(page)] == ["half"]
     page.fill("input.filter", "")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "index.png"), full_page=True)
-    task_page = next((site / "tasks").glob("*.html"))
-    page.goto(task_page.as_uri())
-    page.wait_for_load_state("load")
     assert page.locator("table.matrix").count() == 1
+    SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "task.png"), full_page=True)
     assert all(url.startswith("file://") for url in requests), requests
     assert dialogs == [] and page.evaluate("window.__pwned === undefined")
@@ -119,14 +120,89 @@ def test_committed_demo_leaderboard(tmp_path: Path, browser) -> None:
     site = tmp_path / "site"
     build_site([results], site)
     page, requests, dialogs = open_page(browser, site / "index.html")
-    ranks = page.eval_on_selector_all("table.board.sortable tbody tr td:first-child", "cells => cells.map(c => c.innerText.trim())")
-    assert len(ranks) >= 3 * 3 and len(set(ranks)) < len(ranks)  # ties where intervals overlap
-    assert page.locator("svg.ci").count() == len(ranks) and page.locator("figure.pareto svg").count() == 3
-    assert all(url.startswith("file://") for url in requests) and dialogs == []
+    assert page.locator("section.overview.synthetic").count() == 1  # the demo is synthetic: marked so
+    ranks = page.eval_on_selector_all("table.overview tbody tr td:first-child", "cells => cells.map(c => c.innerText.trim())")
+    assert len(ranks) == 3 and len(set(ranks)) < len(ranks)  # ties where the means' intervals overlap
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "demo-index.png"), full_page=True)
     task_page = next((site / "tasks").glob("demo.icd10gm_coding*.html"))
     page.goto(task_page.as_uri())
     page.wait_for_load_state("load")
+    ranks = page.eval_on_selector_all("div.table-wrap > table.board.sortable tbody tr td:first-child",
+                                      "cells => cells.map(c => c.innerText.trim())")
+    assert len(ranks) >= 3 and len(set(ranks)) < len(ranks)
+    assert page.locator("svg.ci").count() == len(ranks) and page.locator("figure.pareto svg").count() == 1
+    assert page.locator("figure.pareto rect.ceiling").count() == 0  # no label-quality band on synthetic data
     assert page.locator("table.matrix").count() == 1 and page.locator("table.gains").count() == 1
+    assert all(url.startswith("file://") for url in requests) and dialogs == []
     page.screenshot(path=str(SHOTS / "demo-task.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def leaderboard_site(tmp_path_factory) -> Path:
+    """A protocol-B-like group (catalogue sets from the fixture catalogues, the committed lookup baseline and oracle,
+    scripted models of each kind) and a synthetic group below it."""
+    from support.files import CATALOGUE_FIXTURES
+    from support.leaderboard import catalogue_runs, model, run_scripted, write_task
+
+    root = tmp_path_factory.mktemp("overview")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ONKOBENCH_CATALOGUE_DIR", str(CATALOGUE_FIXTURES))
+        runs = catalogue_runs(root)
+    demo = write_task(root / "tasks", "demo.coding", 20, synthetic=True)
+    run_scripted(demo, runs, model("instruct-8b", params="8B"), 12)
+    build_site([runs], root / "site")
+    return root / "site"
+
+
+def overview_rows(page, section: str) -> list[dict[str, str]]:
+    """The visible rows of a group's overview: model, kind, rank and every cell's text by column header."""
+    return page.eval_on_selector_all(
+        f"section#{section} table.overview tbody tr",
+        """rows => rows.filter(r => r.style.display !== 'none').map(r => {
+             const heads = Array.from(r.closest('table').tHead.rows[0].cells).map(h => h.innerText.split('\\n')[0].replace(' ↗', '').trim());
+             return Object.fromEntries(Array.from(r.cells).map((c, i) => [heads[i], c.innerText.trim()]));
+           })""")
+
+
+def test_overview_sorts_filters_by_kind_and_shows_ties(leaderboard_site: Path, browser) -> None:
+    page, requests, dialogs = open_page(browser, leaderboard_site / "index.html")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
+    section = "overview--icd_catalogue_qa"
+    rows = overview_rows(page, section)
+    by_model = {r["Model"]: r for r in rows}
+    assert set(by_model) == {"Catalogue oracle (exact; knows the answer key)", "Training-split lookup (fuzzy)",
+                             "instruct-8b", "tuned-8b", "thinker-32b", "partial-1b"}
+    assert by_model["instruct-8b"]["Rank"] == "1"
+    assert by_model["tuned-8b"]["Rank"] == by_model["thinker-32b"]["Rank"]  # a tie: equal rank
+    assert page.locator(f"section#{section} td.rank.tie").count() >= 2
+    oracle = next(r for r in rows if r["Kind"] == "oracle")
+    assert oracle["Rank"] == "ceiling"
+    assert by_model["partial-1b"]["Rank"] == "–" and "1 of 3 tasks missing" in by_model["partial-1b"]["Mean over tasks"]
+    # sort by a task column: descending on the second click, missing cells last
+    header = page.locator(f"section#{section} table.overview thead th", has_text="icdo3_topography")
+    header.click()
+    header.click()
+    values = [float(r["icdo3_topography"].split()[0]) for r in overview_rows(page, section)]
+    assert values == sorted(values, reverse=True) and len(values) == 6
+    page.locator(f"section#{section} table.overview thead th", has_text="Params").click()
+    assert [r["Params"] for r in overview_rows(page, section)][-3:] == ["8B", "8B", "32B"]
+    # filter by kind, then by text
+    kinds = page.locator(f"section#{section} select.kind-filter")
+    assert kinds.locator("option").all_inner_texts() == ["all kinds", "instruct", "fine-tuned", "reasoning", "baseline",
+                                                         "oracle"]
+    kinds.select_option("fine-tuned")
+    assert [r["Model"] for r in overview_rows(page, section)] == ["tuned-8b"]
+    kinds.select_option("instruct")
+    assert sorted(r["Model"] for r in overview_rows(page, section)) == ["instruct-8b", "partial-1b"]
+    page.fill(f"section#{section} input.filter", "partial")
+    assert [r["Model"] for r in overview_rows(page, section)] == ["partial-1b"]
+    kinds.select_option("")
+    page.fill(f"section#{section} input.filter", "")
+    assert len(overview_rows(page, section)) == 6
+    # the synthetic demo below the real data, marked
+    real_y = page.locator(f"section#{section}").bounding_box()["y"]
+    synthetic = page.locator("section.overview.synthetic")
+    assert synthetic.bounding_box()["y"] > real_y and "synthetic data" in synthetic.locator("h2").inner_text()
+    assert all(url.startswith("file://") for url in requests) and dialogs == []

@@ -221,7 +221,8 @@ def test_real_catalogues_build_and_run_with_the_lookup_baselines(tmp_path: Path)
     assert {"p_same_block", "p_hallucinated", "p_several_codes", "p_secondary_neoplasm"} <= set(summary["metrics"])
     site = tmp_path / "site"
     assert CliRunner().invoke(main, ["report", str(runs), "--out", str(site)]).exit_code == 0
-    html = (site / "index.html").read_text(encoding="utf-8")
+    (page,) = (site / "tasks").glob("icd_catalogue_qa.alphaid_icd10gm_neoplasms--*.html")
+    html = page.read_text(encoding="utf-8")
     assert "label-quality ceiling (exact)" in html and "p_hallucinated" in html
 
 

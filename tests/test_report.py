@@ -77,16 +77,18 @@ def make_runs(task_file: Path, out: Path) -> None:
 def test_index_ranks_and_escapes(mini_task_file: Path, tmp_path: Path) -> None:
     make_runs(mini_task_file, tmp_path / "runs")
     index = build_site([tmp_path / "runs"], tmp_path / "site")
-    page = parse(index)
-    (table,) = page.tables
-    header, *rows = table
-    assert header[:4] == ["Rank", "Model", "Variant", "accuracy"]
-    assert [r[1] for r in rows] == ["Model <b>good</b>", "Model <b>half</b>", "Model <b>bad</b>"]  # shown as text
-    # 5/5 [0.57, 1], 3/5 [0.23, 0.88], 0/5 [0, 0.43]: only "good" lies entirely above "bad"
-    assert [r[0] for r in rows] == ["1", "1", "2"]
-    assert all(not link.startswith(("http:", "https:", "//")) for link in page.links)
-    html = index.read_text(encoding="utf-8")
-    assert "<b>good</b>" not in html and "&lt;b&gt;good&lt;/b&gt;" in html
+    (task_page,) = (tmp_path / "site" / "tasks").glob("*.html")  # the per-task table is on its task page
+    for path in (index, task_page):
+        page = parse(path)
+        header, *rows = page.tables[0]  # the index: the overview; the task page: the task's table
+        assert header[:2] == ["Rank", "Model"]
+        assert [r[1] for r in rows] == ["Model <b>good</b>", "Model <b>half</b>", "Model <b>bad</b>"]  # shown as text
+        # 5/5 [0.57, 1], 3/5 [0.23, 0.88], 0/5 [0, 0.43]: only "good" lies entirely above "bad"
+        assert [r[0] for r in rows] == ["1", "1", "2"]
+        assert all(not link.startswith(("http:", "https:", "//")) for link in page.links)
+        html = path.read_text(encoding="utf-8")
+        assert "<b>good</b>" not in html and "&lt;b&gt;good&lt;/b&gt;" in html
+    assert parse(task_page).tables[0][0][:4] == ["Rank", "Model", "Variant", "accuracy"]
 
 
 def test_run_page_escapes_model_output(mini_task_file: Path, tmp_path: Path) -> None:
@@ -134,8 +136,9 @@ def test_published_rows_beside_same_data_only(mini_task_file: Path, tmp_path: Pa
     )
     (table,) = build_tables(sorted((tmp_path / "runs").iterdir()), published)
     assert [(p.model, p.same_data) for p in table.published] == [("Paper model", True)]
-    index = build_site([tmp_path / "runs"], tmp_path / "site", published)
-    rows = parse(index).tables[0][1:]
+    build_site([tmp_path / "runs"], tmp_path / "site", published)
+    (task_page,) = (tmp_path / "site" / "tasks").glob("*.html")
+    rows = parse(task_page).tables[0][1:]
     assert rows[-1][1].startswith("Paper model") and "published" in rows[-1][1] and rows[-1][0] == "–"
 
 

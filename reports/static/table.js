@@ -27,17 +27,28 @@
       header.addEventListener("click", function () { sortBy(table, header, index); });
     });
   });
-  document.querySelectorAll("input.filter").forEach(function (input) {
-    var table = null;
-    for (var next = input.nextElementSibling; next && !table; next = next.nextElementSibling) {
-      table = next.tagName === "TABLE" ? next : next.querySelector("table");
+  function tableAfter(element) {
+    for (var next = element.nextElementSibling; next; next = next.nextElementSibling) {
+      var table = next.tagName === "TABLE" ? next : next.querySelector("table");
+      if (table) return table;
     }
+    return null;
+  }
+  // A filter box is an input, or a div.filters holding the input and a kind menu (rows carry data-kind).
+  document.querySelectorAll("input.filter").forEach(function (input) {
+    var box = input.parentElement.classList.contains("filters") ? input.parentElement : input;
+    var kindMenu = box === input ? null : box.querySelector("select.kind-filter");
+    var table = tableAfter(box);
     if (!table) return;
-    input.addEventListener("input", function () {
+    function apply() {
       var needle = input.value.toLowerCase();
+      var kind = kindMenu ? kindMenu.value : "";
       Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
-        row.style.display = row.textContent.toLowerCase().indexOf(needle) >= 0 ? "" : "none";
+        var shown = row.textContent.toLowerCase().indexOf(needle) >= 0 && (!kind || row.getAttribute("data-kind") === kind);
+        row.style.display = shown ? "" : "none";
       });
-    });
+    }
+    input.addEventListener("input", apply);
+    if (kindMenu) kindMenu.addEventListener("change", apply);
   });
 })();
