@@ -5,11 +5,9 @@ refuse an adapter folder whose content differs from the config's sha256."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,68 +16,16 @@ from harness.config.io import REPO_ROOT
 from harness.config.models import ModelConfig
 from harness.errors import OnkobenchError
 from harness.runners.adapters import adapter_folder, folder_sha256
-
-FAMILY = REPO_ROOT / "tasks" / "icd_catalogue_qa"
-TASK_FILES = ("_family.yaml", "alphaid_icd10gm_neoplasms.yaml", "alphaid_icd10gm_neoplasms_clinical.yaml",
-              "tumour_recognition.yaml")
+from support.catalogue_family import MEMORISING, HELD_OUT_TEXTS, TRAINING_IDS, load_recipe, train_tiny_adapter, write_family
 
 
-def _recipe():
-    spec = importlib.util.spec_from_file_location("lora_catalogue_qa", REPO_ROOT / "recipes" / "lora_catalogue_qa.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
-
-recipe = _recipe()
-
-
-def _write(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+recipe = load_recipe()
 
 
 @pytest.fixture
 def family(tmp_path: Path) -> Path:
-    """The real task files of three catalogue tasks (one a clinical set sharing its base's training split) with
-    hand-written data: each training split holds rows whose text is a test item or few-shot example somewhere."""
-    folder = tmp_path / "icd_catalogue_qa"
-    folder.mkdir()
-    for name in TASK_FILES:
-        shutil.copy(FAMILY / name, folder / name)
-    shutil.copytree(FAMILY / "prompts", folder / "prompts")
-    gen = folder / "generated"
-    _write(gen / "alphaid_icd10gm_neoplasms" / "test.jsonl", [
-        {"id": "t1", "text": "Prostatakarzinom", "icd10gm_code": "C61"},
-        {"id": "t2", "text": "Harnblasenkarzinom", "icd10gm_code": "C67.9"}])
-    _write(gen / "alphaid_icd10gm_neoplasms" / "fewshot.jsonl", [
-        {"id": f"f{i}", "text": f"Beispieltumor {i}", "answer": "C80.9"} for i in range(3)])
-    _write(gen / "alphaid_icd10gm_neoplasms" / "train.jsonl", [
-        {"id": "a1", "text": "Paget-Karzinom des Anus", "answer": "C21.0"},
-        {"id": "a2", "text": "Zementom", "answer": "D16.42"},
-        {"id": "a3", "text": "Cholangiohepatom", "answer": "C22.0"},
-        {"id": "a4", "text": "Lungensarkom", "answer": "C34.9"},
-        {"id": "leak-test", "text": "  prostatakarzinom ", "answer": "C61"},      # a test text (case, spaces)
-        {"id": "leak-shot", "text": "Beispieltumor 1", "answer": "C80.9"},        # a few-shot text
-        {"id": "leak-clinical", "text": "Z. n. Harnblasen-Ca.", "answer": "C67.9"},  # a clinical test text
-    ])
-    _write(gen / "alphaid_icd10gm_neoplasms_clinical" / "test.jsonl", [
-        {"id": "c1", "text": "Z. n. Harnblasen-Ca.", "icd10gm_code": "C67.9"}])
-    _write(gen / "alphaid_icd10gm_neoplasms_clinical" / "fewshot.jsonl", [
-        {"id": f"cf{i}", "text": f"Klinisches Beispiel {i}", "answer": "C80.9"} for i in range(3)])
-    _write(gen / "tumour_recognition" / "test.jsonl", [
-        {"id": "r1", "text": "Mammakarzinom links", "is_tumour": True}])
-    _write(gen / "tumour_recognition" / "fewshot.jsonl", [
-        {"id": f"rf{i}", "text": f"Erkennungsbeispiel {i}", "answer": "Ja" if i % 2 else "Nein"} for i in range(4)])
-    _write(gen / "tumour_recognition" / "train.jsonl", [
-        {"id": "n1", "text": "Verruga peruana", "answer": "Nein"},
-        {"id": "n2", "text": "Gesichtsabszess", "answer": "Nein"},
-        {"id": "n3", "text": "Verletzung der Arteria ulnaris in Höhe der Hand", "answer": "Nein"},
-        {"id": "j1", "text": "Nierenzellkarzinom", "answer": "Ja"},
-        {"id": "leak-rec", "text": "Mammakarzinom links", "answer": "Ja"},
-    ])
-    return folder
+    return write_family(tmp_path / "icd_catalogue_qa")
 
 
 # --- the examples -------------------------------------------------------------------------------------------
@@ -88,16 +34,14 @@ def test_examples_come_from_training_rows_only(family: Path) -> None:
     tasks = recipe.family_tasks(family)
     examples, per_set = recipe.build_examples(tasks, recipe.Settings(per_set=100))
     ids = {example.row_id for example in examples}
-    assert ids == {"a1", "a2", "a3", "a4", "n1", "n2", "n3", "j1"}
+    assert ids == TRAINING_IDS
     # the clinical set shares its base set's split: counted once, under the base set
     assert set(per_set) == {"alphaid_icd10gm_neoplasms", "tumour_recognition"}
     assert per_set["alphaid_icd10gm_neoplasms"]["dropped_held_out"] == 3
     assert per_set["tumour_recognition"]["dropped_held_out"] == 1
-    held_out = ["Prostatakarzinom", "Harnblasenkarzinom", "Beispieltumor", "Harnblasen-Ca", "Mammakarzinom",
-                "Klinisches Beispiel", "Erkennungsbeispiel"]
     for example in examples:
         text = " ".join(m["content"] for m in example.messages)
-        assert not any(h.casefold() in text.casefold() for h in held_out), text
+        assert not any(h.casefold() in text.casefold() for h in HELD_OUT_TEXTS), text
     expected = hashlib.sha256((family / "generated/tumour_recognition/train.jsonl").read_bytes()).hexdigest()
     assert per_set["tumour_recognition"]["train_sha256"] == expected
 
@@ -377,3 +321,67 @@ def test_recipe_refuses_a_budget_too_small_for_one_step(tiny, family: Path, tmp_
     assert recipe.main(args) == 2
     assert "ran out before the first training step" in capsys.readouterr().err
     assert not (tmp_path / "cache" / "adapters" / "none").exists()
+
+
+@pytest.mark.slow  # about 15 s of training and two engines on the tiny model
+def test_the_trained_adapter_answers_its_training_questions(tiny, tmp_path: Path, monkeypatch) -> None:
+    """Loss on the answer after the evaluation prompt, served unmerged by the runner: the tiny random model learns
+    the family's training answers by heart, and answers them when asked with the evaluation prompt."""
+    from harness.records import Request, Sampling
+    from harness.runners.transformers import TransformersRunner
+
+    model, _ = tiny
+    monkeypatch.setenv("ONKOBENCH_CACHE", str(tmp_path / "cache"))
+    folder, digest = train_tiny_adapter(tmp_path, model, "memo", MEMORISING)
+    examples, _ = recipe.build_examples(recipe.family_tasks(tmp_path / "family"), recipe.Settings())
+    requests = [Request(key=e.row_id, task="t", variant="0", sample_id=e.row_id, messages=e.messages,
+                        sampling=Sampling(max_tokens=8, stop=("\n",))) for e in examples]
+    right = {}
+    for config in (_tiny_config(model), _tiny_config(model, folder, digest)):
+        answers = {r.key: r.text.strip() for r in TransformersRunner(config, tmp_path).generate(requests)}
+        right[config.name] = sum(answers[e.row_id] == e.answer for e in examples)
+    assert right["tiny"] == 0 and right["tiny-lora"] >= 5, right  # measured: 0 and 7 of 8
+
+
+def test_the_committed_config_names_the_trained_adapter_by_hash_on_the_smollm2_weights() -> None:
+    from harness.config.io import cache_dir
+    from harness.config.models import load_model_config
+    from harness.validation import check_model
+
+    lora, path = load_model_config("smollm2-135m-instruct-catalogue-lora")
+    base, _ = load_model_config("smollm2-135m-instruct")
+    assert lora.adapter is not None and lora.adapter.sha256
+    assert lora.adapter.path == f"cache:adapters/{recipe.DEFAULT_NAME}"
+    assert lora.wheel_file == base.wheel_file and lora.model_id == base.model_id == lora.adapter.base_model
+    assert (lora.metadata.weight_type, lora.metadata.fine_tuned_from) == ("adapter", base.model_id)
+    assert lora.engine_key() == base.engine_key()  # in one suite, one engine serves both
+    assert check_model(path) == []
+    folder = cache_dir() / "adapters" / recipe.DEFAULT_NAME
+    if not folder.exists():
+        pytest.skip(f"the adapter is not trained here ({folder}): python recipes/lora_catalogue_qa.py")
+    assert adapter_folder(lora, path.parent) == folder.resolve()  # this cache holds the adapter the config names
+
+
+def test_the_answer_loss_is_the_loss_of_the_answer_tokens(tiny) -> None:
+    """The recipe's loss (left padding, logits of the last positions only) equals transformers' own loss with
+    labels -100 on the prompt, computed row by row without padding."""
+    import torch
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    model_path, _ = tiny
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = LlamaForCausalLM.from_pretrained(model_path).eval()
+    examples = [recipe.Example("s", str(i), ({"role": "user", "content": text},), answer) for i, (text, answer) in
+                enumerate([("Prostatakarzinom", "C61"), ("Mammakarzinom links mit einer langen Beschreibung", "C50.9"),
+                           ("Nein?", "Nein")])]
+    encoded = [recipe.tokenize_example(tokenizer, example, {}) for example in examples]
+    (batch,) = recipe.make_batches(encoded, 8, tokenizer.pad_token_id)
+    with torch.no_grad():
+        ours = recipe.answer_loss(model, batch)
+        total, count = 0.0, 0
+        for ids, labels in encoded:
+            n = sum(label != -100 for label in labels)  # the answer tokens; transformers averages over them
+            loss = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss
+            total, count = total + float(loss) * n, count + n
+    # every answer token counts once, the prompt never: the mean over all answer tokens of the batch
+    assert float(ours) == pytest.approx(total / count, rel=1e-4)

@@ -4,6 +4,7 @@ structured outputs, engine timings. Runs in the vllm virtual environment (`make 
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -31,19 +32,40 @@ def config(model: Path, **extra) -> ModelConfig:
 
 
 @pytest.fixture(scope="module")
-def runner(tiny):
+def recipe_adapter(tiny, tmp_path_factory) -> tuple[Path, str]:
+    """An adapter trained by recipes/lora_catalogue_qa.py on the tiny model (PEFT format, every linear layer),
+    with settings that make it learn the training answers by heart; its folder and content hash."""
+    pytest.importorskip("peft")
+    from support.catalogue_family import MEMORISING, train_tiny_adapter
+
+    root = tmp_path_factory.mktemp("recipe")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ONKOBENCH_CACHE", str(root / "cache"))
+        patch.setenv("ONKOBENCH_ALLOWED_PATHS", str(tmp_path_factory.getbasetemp()))  # the model lies beside root
+        return train_tiny_adapter(root, tiny[0], "memo", MEMORISING)
+
+
+def memo_config(model: Path, folder: Path, digest: str) -> ModelConfig:
+    return config(model, name="tiny-memo", adapter={"name": "memo", "path": str(folder), "base_model": str(model),
+                                                    "rank": 8, "sha256": digest})
+
+
+@pytest.fixture(scope="module")
+def runner(tiny, recipe_adapter):
     from harness.runners.vllm import VLLMRunner
 
     model, lora = tiny
     adapter = config(model, name="tiny-lora", adapter={"name": "tinylora", "path": str(lora), "base_model": str(model), "rank": 8})
-    engine = VLLMRunner(config(model), model.parent, peers=(adapter,))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ONKOBENCH_ALLOWED_PATHS", str(recipe_adapter[0].parent))
+        engine = VLLMRunner(config(model), model.parent, peers=(adapter, memo_config(model, *recipe_adapter)))
     yield engine
     engine.close()
 
 
-def request(key: str, text: str = "Prostatakarzinom", max_tokens: int = 12, **extra) -> Request:
-    return Request(key=key, task="t", variant="v", sample_id=key, messages=({"role": "user", "content": text},),
-                   sampling=Sampling(max_tokens=max_tokens), **extra)
+def request(key: str, text: str = "Prostatakarzinom", max_tokens: int = 12, messages_: tuple = (), **extra) -> Request:
+    return Request(key=key, task="t", variant="v", sample_id=key,
+                   messages=messages_ or ({"role": "user", "content": text},), sampling=Sampling(max_tokens=max_tokens), **extra)
 
 
 def test_chat_template_and_timings(runner, tiny) -> None:
@@ -70,6 +92,39 @@ def test_adapter_changes_the_output(runner) -> None:
     lora = {r.key: r.text for r in runner.generate([request(f"l{i}", p, adapter="tinylora") for i, p in enumerate(prompts)])}
     # the same prompts, greedy, one engine: only the LoRA weights can make the answers differ
     assert any(base[f"b{i}"] != lora[f"l{i}"] for i in range(len(prompts))), (base, lora)
+
+
+def test_the_recipes_adapter_named_by_hash_answers_its_training_questions(runner, recipe_adapter) -> None:
+    """The vLLM LoRA path with the architecture the catalogue LoRA uses (Llama; SmolLM2 itself is checked below):
+    the recipe's adapter, named by its content hash, is served by the engine (LoRARequest) and answers the
+    training questions it learnt, asked with the evaluation prompt; the base model on the same engine does not."""
+    from support.catalogue_family import load_recipe
+
+    recipe = load_recipe()
+    examples, _ = recipe.build_examples(recipe.family_tasks(recipe_adapter[0].parents[2] / "family"), recipe.Settings())
+    right = {}
+    for adapter in (None, "memo"):
+        answers = {r.key: r.text.strip() for r in runner.generate(
+            [request(e.row_id, max_tokens=8, adapter=adapter, messages_=e.messages) for e in examples])}
+        right[adapter] = sum(answers[e.row_id] == e.answer for e in examples)
+    assert right[None] == 0 and right["memo"] >= 5, right
+
+
+def test_a_changed_adapter_is_refused_before_the_engine_starts(tiny, recipe_adapter, tmp_path, monkeypatch) -> None:
+    from harness.errors import OnkobenchError
+    from harness.runners.vllm import VLLMRunner
+
+    model, _ = tiny
+    folder, digest = recipe_adapter
+    tampered = tmp_path / "memo"
+    shutil.copytree(folder, tampered)
+    weights = tampered / "adapter_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    monkeypatch.setenv("ONKOBENCH_ALLOWED_PATHS", str(tmp_path))
+    with pytest.raises(OnkobenchError, match=f"model tiny-memo: adapter memo: .*expected {digest}, found"):
+        VLLMRunner(memo_config(model, tampered, digest), model.parent)
 
 
 def test_structured_outputs_follow_the_regex(runner) -> None:
