@@ -406,6 +406,10 @@ def run(model: str, name: str, family_dir: Path, settings: Settings) -> tuple[Pa
     target = cache_dir() / "adapters" / name
     target.parent.mkdir(parents=True, exist_ok=True)
     training = train(config, config_path.parent, examples, settings, started, target)
+    # batches take the examples in order: a run cut by the budget saw the first ones (at least once)
+    seen = examples[: min(training["examples_seen"], len(examples))]
+    for set_name, counts in per_set.items():
+        counts["seen"] = sum(e.set_name == set_name for e in seen)
     sha256 = folder_sha256(target)
     record = {
         "adapter": name, "adapter_sha256": sha256, "base_model": {"config": config.name, "model_id": config.model_id,

@@ -307,7 +307,8 @@ def test_recipe_stops_cleanly_at_the_budget(tiny, family: Path, tmp_path: Path, 
     record = json.loads((tmp_path / "cache" / "adapters" / "cut.training.json").read_text(encoding="utf-8"))
     assert record["stopped_by_budget"] is True
     assert 0 < record["steps"] < record["planned_steps"] == 8  # 8 training rows, 1 a step
-    assert record["examples_seen"] == record["steps"]
+    assert record["examples_seen"] == record["steps"] == sum(s["seen"] for s in record["sets"].values())
+    assert sum(s["used"] for s in record["sets"].values()) == 8
     assert folder_sha256(tmp_path / "cache" / "adapters" / "cut") == record["adapter_sha256"]
 
 

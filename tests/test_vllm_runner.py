@@ -197,3 +197,35 @@ def test_a_gguf_from_a_wheel_is_served_from_its_converted_folder() -> None:
         assert engine.describe()["weights"]["gguf"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
     finally:
         engine.close()
+
+
+def test_the_catalogue_lora_config_is_served_with_its_trained_adapter() -> None:
+    """The committed toy fine-tune (recipes/lora_catalogue_qa.py) through vLLM's LoRA support on this CPU: the
+    adapter in the cache is the one the config names (hash checked), and it changes SmolLM2's answers into the
+    answer format it was trained on."""
+    from harness.config.io import cache_dir
+    from harness.config.models import load_model_config
+    from harness.runners.vllm import VLLMRunner
+
+    lora, folder = load_model_config("smollm2-135m-instruct-catalogue-lora")
+    if not (cache_dir() / "adapters" / "smollm2-135m-instruct-catalogue-lora").exists():
+        pytest.skip("the adapter is not trained here: python recipes/lora_catalogue_qa.py")
+    lora = lora.model_copy(update={"engine": lora.engine.model_copy(update={"kv_cache_space_gb": 1})})
+    engine = VLLMRunner(lora, folder)
+    question = ("Welcher ICD-10-GM-Code gehört zu dieser Diagnose? Antworte nur mit dem vollständigen, endständigen "
+                "Code (z. B. C34.1).\nDiagnose: {}")
+    texts = ["Adenokarzinom des Magens", "Nierenzellkarzinom", "Plattenepithelkarzinom der Zunge", "Glioblastom"]
+    try:
+        answers = {}
+        for adapter in (None, lora.adapter.name):
+            answers[adapter] = [r.text for r in engine.generate([
+                Request(key=f"{adapter}-{i}", task="t", variant="0", sample_id=str(i),
+                        messages=({"role": "user", "content": question.format(text)},),
+                        sampling=Sampling(max_tokens=16, stop=("\n",)), adapter=adapter)
+                for i, text in enumerate(texts)])]
+    finally:
+        engine.close()
+    code = re.compile(r"^[A-Z][0-9]{2}(\.[0-9]{1,2})?$")
+    coded = {adapter: sum(bool(code.match(a.strip())) for a in replies) for adapter, replies in answers.items()}
+    # the base model repeats the question (measured: 0 of 4); the fine-tune answers with a code, right or wrong
+    assert coded[lora.adapter.name] >= 3 and coded[None] < coded[lora.adapter.name], answers
