@@ -518,7 +518,7 @@ def test_vllm_batch_failure_is_retried_one_by_one_and_recorded(monkeypatch: pyte
 
     runner = object.__new__(VLLMRunner)  # the engine replaced by one that refuses batches; no vllm needed
     runner.config = ModelConfig(name="tiny", runner="vllm", model_id="tiny")
-    runner.llm, runner.lora_requests, runner.chat_template = _PickyEngine(), {}, None
+    runner.llm, runner.lora_requests, runner.chat_template, runner.completion = _PickyEngine(), {}, None, None
     monkeypatch.setattr(VLLMRunner, "_sampling_params", lambda self, sampling, regex: sampling)
 
     def req(key: str, text: str) -> Request:

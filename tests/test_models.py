@@ -94,3 +94,13 @@ def test_validate_goes_by_the_nearest_folder_name(tmp_path: Path) -> None:
     models.mkdir(parents=True)
     config = shutil.copy(MODELS_DIR / "llama-3.1-8b-instruct.yaml", models)
     assert check_path(Path(config)) == []
+
+
+def test_a_description_too_long_to_publish_is_refused_when_the_config_loads() -> None:
+    from pydantic import ValidationError
+
+    from harness.config.models import ModelConfig
+
+    with pytest.raises(ValidationError, match="metadata.description"):
+        ModelConfig.model_validate({"name": "m", "runner": "baseline", "options": {"method": "catalogue_lookup"},
+                                    "metadata": {"description": "x" * 301}})

@@ -55,7 +55,8 @@ def is_neoplasm(code: str) -> bool:
 
 
 OWN_HISTORY_MALIGNANT = ("Z85",)
-"""Personal history of a malignant neoplasm: a (past) tumour diagnosis of the patient, as in UroLlmEval."""
+"""Personal history of a malignant neoplasm: a (past) tumour diagnosis of the patient (the history rule in
+tasks/icd_catalogue_qa/README.md)."""
 NOT_A_TUMOUR_DIAGNOSIS = {"Z80": "family_history", "Z12": "screening", "Z03.1": "suspected_only"}
 """Tumour-related codes that assert no tumour of the patient: labelled "Nein" (named in the manifest counts)."""
 AMBIGUOUS_TUMOUR_CONTEXT = ("Z08", "Z51.1", "Z51.82", "Z86.0", "Z92.6")

@@ -210,7 +210,9 @@ class ModelMetadata(_Frozen):
     url: str | None = None
     hardware: str = ""
     """What the published results ran on, e.g. ``1x H200``."""
-    description: str = ""
+    description: str = Field(default="", max_length=300)
+    """At most 300 characters: a published result carries the config, and validate treats longer strings as
+    leaked text."""
 
     _visible_text = field_validator("*", mode="after")(_visible)
 

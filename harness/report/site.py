@@ -14,6 +14,7 @@ import jinja2
 from harness.config.io import REPO_ROOT
 from harness.errors import OnkobenchError
 
+from harness.report.findings import group_findings
 from harness.report.overview import build_overviews, model_kind
 from harness.report.pages import (
     TaskTable, build_tables, few_shot_gains, load_rows, model_pages, paired_matrix, pareto_chart,
@@ -151,7 +152,9 @@ def _write_site(tables: list[TaskTable], out_dir: Path) -> None:
     static_out.mkdir(parents=True, exist_ok=True)
     for asset in sorted((REPORTS_DIR / "static").iterdir()):
         shutil.copyfile(asset, static_out / asset.name)
-    index = env.get_template("index.html").render(tables=tables, overviews=build_overviews(tables), root=".")
+    overviews = build_overviews(tables)
+    findings = {overview.anchor: group_findings(overview) for overview in overviews}
+    index = env.get_template("index.html").render(tables=tables, overviews=overviews, findings=findings, root=".")
     _write_text(out_dir / "index.html", index)
     for table in tables:
         page = env.get_template("task.html").render(

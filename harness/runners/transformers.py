@@ -11,7 +11,7 @@ from typing import Any
 from harness.errors import OnkobenchError
 from harness.config.models import ModelConfig
 from harness.records import Request, Response
-from harness.runners.completion import completion_format
+from harness.runners.completion import CompletionFormat, completion_format
 from harness.runners.base import Runner, local_or_hub, missing_extra, resolve_config_path
 from harness.runners.reasoning import split_reasoning
 
@@ -56,6 +56,8 @@ class TransformersRunner(Runner):
     loads_weights = True
     engine_packages = ("transformers", "torch")
     # not peft: its version would change the keys of every run without an adapter; describe() records it
+    completion: CompletionFormat | None = None
+    """The completion prompt format of a base model (None: chat through the chat template)."""
 
     def __init__(self, config: ModelConfig, config_dir: Path) -> None:
         try:

