@@ -37,7 +37,7 @@ import resource
 import shutil
 import sys
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,8 @@ class Settings:
     """Everything that decides the adapter (recorded with it)."""
 
     per_set: int = 400
-    """Rows drawn per training split (4 non-empty splits: 1,600 examples, about 25 minutes on 2 busy cores)."""
+    """Rows drawn per training split (4 non-empty splits: 1,600 examples; the default budget saw 1,112 of them on
+    one thread of a busy 2-core machine, recipes/README.md)."""
     max_examples: int | None = None
     """Cut the shuffled examples to this many (a quick check)."""
     max_minutes: float = 25.0
@@ -87,8 +88,8 @@ class Settings:
     """torch threads; 0: one per core."""
     checkpointing: bool = True
     """Gradient checkpointing: recompute each block's activations in the backward pass. About 40 % more time per
-    step, but SmolLM2 at batch 8 peaks near 2 GB instead of 5-6 GB (measured; 6 GB was OOM-killed on a shared
-    machine)."""
+    step, but SmolLM2 at batch 8 peaks at 2.4 GB instead of 5-6 GB (measured; the 6 GB run was OOM-killed on a
+    shared machine)."""
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ def build_examples(tasks: list[Task], settings: Settings) -> tuple[list[Example]
             "task": training.task.name, "train_file": str(training.path.relative_to(REPO_ROOT))
             if training.path.is_relative_to(REPO_ROOT) else str(training.path),
             "train_sha256": training.sha256, "rows": len(rows), "dropped_held_out": len(rows) - len(kept),
-            "drawn": len(picked), "strata": dict(sorted(_count(stratum(r["answer"]) for r in picked).items())),
+            "drawn": len(picked), "strata": dict(sorted(Counter(stratum(r["answer"]) for r in picked).items())),
         }
     random.Random(settings.seed).shuffle(examples)
     if settings.max_examples is not None:
@@ -222,13 +223,6 @@ def build_examples(tasks: list[Task], settings: Settings) -> tuple[list[Example]
     if not examples:
         raise OnkobenchError("no training examples (empty training splits, or --max-examples 0)")
     return examples, per_set
-
-
-def _count(values: Any) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for value in values:
-        counts[value] += 1
-    return counts
 
 
 def tokenize_example(tokenizer: Any, example: Example, template_kwargs: dict[str, Any]) -> tuple[list[int], list[int]]:
