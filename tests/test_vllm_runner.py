@@ -4,6 +4,7 @@ structured outputs, engine timings. Runs in the vllm virtual environment (`make 
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -31,19 +32,40 @@ def config(model: Path, **extra) -> ModelConfig:
 
 
 @pytest.fixture(scope="module")
-def runner(tiny):
+def recipe_adapter(tiny, tmp_path_factory) -> tuple[Path, str]:
+    """An adapter trained by recipes/lora_catalogue_qa.py on the tiny model (PEFT format, every linear layer),
+    with settings that make it learn the training answers by heart; its folder and content hash."""
+    pytest.importorskip("peft")
+    from support.catalogue_family import MEMORISING, train_tiny_adapter
+
+    root = tmp_path_factory.mktemp("recipe")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ONKOBENCH_CACHE", str(root / "cache"))
+        patch.setenv("ONKOBENCH_ALLOWED_PATHS", str(tmp_path_factory.getbasetemp()))  # the model lies beside root
+        return train_tiny_adapter(root, tiny[0], "memo", MEMORISING)
+
+
+def memo_config(model: Path, folder: Path, digest: str) -> ModelConfig:
+    return config(model, name="tiny-memo", adapter={"name": "memo", "path": str(folder), "base_model": str(model),
+                                                    "rank": 8, "sha256": digest})
+
+
+@pytest.fixture(scope="module")
+def runner(tiny, recipe_adapter):
     from harness.runners.vllm import VLLMRunner
 
     model, lora = tiny
     adapter = config(model, name="tiny-lora", adapter={"name": "tinylora", "path": str(lora), "base_model": str(model), "rank": 8})
-    engine = VLLMRunner(config(model), model.parent, peers=(adapter,))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ONKOBENCH_ALLOWED_PATHS", str(recipe_adapter[0].parent))
+        engine = VLLMRunner(config(model), model.parent, peers=(adapter, memo_config(model, *recipe_adapter)))
     yield engine
     engine.close()
 
 
-def request(key: str, text: str = "Prostatakarzinom", max_tokens: int = 12, **extra) -> Request:
-    return Request(key=key, task="t", variant="v", sample_id=key, messages=({"role": "user", "content": text},),
-                   sampling=Sampling(max_tokens=max_tokens), **extra)
+def request(key: str, text: str = "Prostatakarzinom", max_tokens: int = 12, messages_: tuple = (), **extra) -> Request:
+    return Request(key=key, task="t", variant="v", sample_id=key,
+                   messages=messages_ or ({"role": "user", "content": text},), sampling=Sampling(max_tokens=max_tokens), **extra)
 
 
 def test_chat_template_and_timings(runner, tiny) -> None:
@@ -70,6 +92,39 @@ def test_adapter_changes_the_output(runner) -> None:
     lora = {r.key: r.text for r in runner.generate([request(f"l{i}", p, adapter="tinylora") for i, p in enumerate(prompts)])}
     # the same prompts, greedy, one engine: only the LoRA weights can make the answers differ
     assert any(base[f"b{i}"] != lora[f"l{i}"] for i in range(len(prompts))), (base, lora)
+
+
+def test_the_recipes_adapter_named_by_hash_answers_its_training_questions(runner, recipe_adapter) -> None:
+    """The vLLM LoRA path with the architecture the catalogue LoRA uses (Llama; SmolLM2 itself is checked below):
+    the recipe's adapter, named by its content hash, is served by the engine (LoRARequest) and answers the
+    training questions it learnt, asked with the evaluation prompt; the base model on the same engine does not."""
+    from support.catalogue_family import load_recipe
+
+    recipe = load_recipe()
+    examples, _ = recipe.build_examples(recipe.family_tasks(recipe_adapter[0].parents[2] / "family"), recipe.Settings())
+    right = {}
+    for adapter in (None, "memo"):
+        answers = {r.key: r.text.strip() for r in runner.generate(
+            [request(e.row_id, max_tokens=8, adapter=adapter, messages_=e.messages) for e in examples])}
+        right[adapter] = sum(answers[e.row_id] == e.answer for e in examples)
+    assert right[None] == 0 and right["memo"] >= 5, right
+
+
+def test_a_changed_adapter_is_refused_before_the_engine_starts(tiny, recipe_adapter, tmp_path, monkeypatch) -> None:
+    from harness.errors import OnkobenchError
+    from harness.runners.vllm import VLLMRunner
+
+    model, _ = tiny
+    folder, digest = recipe_adapter
+    tampered = tmp_path / "memo"
+    shutil.copytree(folder, tampered)
+    weights = tampered / "adapter_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    monkeypatch.setenv("ONKOBENCH_ALLOWED_PATHS", str(tmp_path))
+    with pytest.raises(OnkobenchError, match=f"model tiny-memo: adapter memo: .*expected {digest}, found"):
+        VLLMRunner(memo_config(model, tampered, digest), model.parent)
 
 
 def test_structured_outputs_follow_the_regex(runner) -> None:
@@ -142,3 +197,35 @@ def test_a_gguf_from_a_wheel_is_served_from_its_converted_folder() -> None:
         assert engine.describe()["weights"]["gguf"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
     finally:
         engine.close()
+
+
+def test_the_catalogue_lora_config_is_served_with_its_trained_adapter() -> None:
+    """The committed toy fine-tune (recipes/lora_catalogue_qa.py) through vLLM's LoRA support on this CPU: the
+    adapter in the cache is the one the config names (hash checked), and it changes SmolLM2's answers into the
+    answer format it was trained on."""
+    from harness.config.io import cache_dir
+    from harness.config.models import load_model_config
+    from harness.runners.vllm import VLLMRunner
+
+    lora, folder = load_model_config("smollm2-135m-instruct-catalogue-lora")
+    if not (cache_dir() / "adapters" / "smollm2-135m-instruct-catalogue-lora").exists():
+        pytest.skip("the adapter is not trained here: python recipes/lora_catalogue_qa.py")
+    lora = lora.model_copy(update={"engine": lora.engine.model_copy(update={"kv_cache_space_gb": 1})})
+    engine = VLLMRunner(lora, folder)
+    question = ("Welcher ICD-10-GM-Code gehört zu dieser Diagnose? Antworte nur mit dem vollständigen, endständigen "
+                "Code (z. B. C34.1).\nDiagnose: {}")
+    texts = ["Adenokarzinom des Magens", "Nierenzellkarzinom", "Plattenepithelkarzinom der Zunge", "Glioblastom"]
+    try:
+        answers = {}
+        for adapter in (None, lora.adapter.name):
+            answers[adapter] = [r.text for r in engine.generate([
+                Request(key=f"{adapter}-{i}", task="t", variant="0", sample_id=str(i),
+                        messages=({"role": "user", "content": question.format(text)},),
+                        sampling=Sampling(max_tokens=16, stop=("\n",)), adapter=adapter)
+                for i, text in enumerate(texts)])]
+    finally:
+        engine.close()
+    code = re.compile(r"^[A-Z][0-9]{2}(\.[0-9]{1,2})?$")
+    coded = {adapter: sum(bool(code.match(a.strip())) for a in replies) for adapter, replies in answers.items()}
+    # the base model repeats the question (measured: 0 of 4); the fine-tune answers with a code, right or wrong
+    assert coded[lora.adapter.name] >= 3 and coded[None] < coded[lora.adapter.name], answers

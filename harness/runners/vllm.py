@@ -105,10 +105,15 @@ class VLLMRunner(Runner):
         if adapters:
             from vllm.lora.request import LoRARequest
 
-            for index, adapter in enumerate({a.name: a for a in adapters}.values(), start=1):
-                where = f"model {config.name}: adapter {adapter.name}"
-                path = str(resolve_config_path(config_dir, adapter.path, where)) if adapter.path else adapter.hub_id
-                self.lora_requests[adapter.name] = LoRARequest(adapter.name, index, path)
+            from harness.runners.adapters import adapter_folder
+
+            owners = {c.adapter.name: c for c in (config, *peers) if c.adapter is not None}
+            for index, (name, owner) in enumerate(owners.items(), start=1):
+                adapter = owner.adapter
+                assert adapter is not None
+                # a local folder is checked against the config's sha256 before the engine starts
+                path = str(adapter_folder(owner, config_dir)) if adapter.path else adapter.hub_id
+                self.lora_requests[name] = LoRARequest(name, index, path)
             rank = max(a.rank or 16 for a in adapters)
             kwargs.update(enable_lora=True, max_loras=len(self.lora_requests), max_lora_rank=max(rank, 16))
         # vLLM hands it to the tokenizer's apply_chat_template, which renders in transformers' sandbox; the

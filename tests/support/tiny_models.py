@@ -75,3 +75,19 @@ def build_tiny_lora(folder: Path, base: Path, rank: int = 8, seed: int = 1) -> P
         "fan_in_fan_out": False, "inference_mode": True,
     }), encoding="utf-8")
     return folder
+
+
+def build_tiny_peft_lora(folder: Path, base: Path, rank: int = 8, seed: int = 2) -> Path:
+    """A LoRA adapter for the tiny model made by peft itself (random, non-zero B: it changes the answers)."""
+    if (folder / "adapter_config.json").exists():
+        return folder
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    model = get_peft_model(LlamaForCausalLM.from_pretrained(base), LoraConfig(
+        r=rank, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False,
+        task_type="CAUSAL_LM"))
+    model.save_pretrained(str(folder))
+    return folder
