@@ -74,6 +74,9 @@ class Settings:
     max_minutes: float = 25.0
     """Wall-clock budget from the start of the recipe (loading included); training stops before a step that
     would overrun it."""
+    max_steps: int | None = None
+    """Stop after this many steps; the learning-rate schedule still runs to the planned last step, so this retrains
+    exactly the adapter a budget cut at that step gave (its record's ``steps``), wherever the clock would cut."""
     seed: int = 0
     variant: str = "0"
     rank: int = 16
@@ -351,7 +354,11 @@ def train(config: ModelConfig, config_dir: Path, examples: list[Example], settin
     stopped_by_budget = False
     model.train()
     train_start = _clock()
+    stopped_at_max_steps = False
     for batch in batches:
+        if settings.max_steps is not None and len(losses) >= settings.max_steps:
+            stopped_at_max_steps = True
+            break
         if _clock() - started + step_s > budget_s:
             stopped_by_budget = True
             break
@@ -376,6 +383,7 @@ def train(config: ModelConfig, config_dir: Path, examples: list[Example], settin
     weights = Path(location) / load_kwargs["gguf_file"] if "gguf_file" in load_kwargs else None
     return {
         "steps": len(losses), "planned_steps": planned, "examples_seen": seen, "stopped_by_budget": stopped_by_budget,
+        "stopped_at_max_steps": stopped_at_max_steps,
         "train_minutes": round(train_s / 60, 2), "trainable_parameters": trainable, "loss": _loss_summary(losses),
         "final_loss": round(sum(losses[-10:]) / len(losses[-10:]), 4),
         "weights_sha256": _file_sha256(weights) if weights else None,
@@ -426,15 +434,16 @@ def _arguments(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
     parser.add_argument("--family-dir", type=Path, default=FAMILY_DIR, help="task family folder with training splits")
     parser.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=defaults.checkpointing,
                         help="gradient checkpointing: less memory, more time")
-    for field in ("per_set", "max_examples", "max_minutes", "seed", "variant", "rank", "alpha", "dropout",
+    for field in ("per_set", "max_examples", "max_minutes", "max_steps", "seed", "variant", "rank", "alpha", "dropout",
                   "learning_rate", "warmup_steps", "batch_size", "epochs", "threads"):
         default = getattr(defaults, field)
-        kind = str if field == "variant" else float if isinstance(default, float) else int
+        kind = str if field == "variant" else float if isinstance(default, float) else int  # None defaults: int
         parser.add_argument(f"--{field.replace('_', '-')}", type=kind, default=default, help=f"(default: {default})")
     args = parser.parse_args(argv)
     settings = Settings(**{f: getattr(args, f) for f in Settings.__dataclass_fields__})
-    if settings.per_set < 1 or settings.batch_size < 1 or settings.epochs < 1 or settings.max_minutes <= 0:
-        parser.error("--per-set, --batch-size and --epochs must be >= 1, --max-minutes > 0")
+    if settings.per_set < 1 or settings.batch_size < 1 or settings.epochs < 1 or settings.max_minutes <= 0 or (
+            settings.max_steps is not None and settings.max_steps < 1):
+        parser.error("--per-set, --batch-size, --epochs and --max-steps must be >= 1, --max-minutes > 0")
     return args, settings
 
 
@@ -447,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"adapter: {target}\nsteps {record['steps']}/{record['planned_steps']}, examples seen {record['examples_seen']}, "
           f"final loss {record['final_loss']}, {record['minutes']} min"
-          f"{' (stopped by the budget)' if record['stopped_by_budget'] else ''}\nsha256: {sha256}")
+          f"{' (stopped by the budget)' if record['stopped_by_budget'] else ''}"
+          f"{' (stopped at --max-steps)' if record['stopped_at_max_steps'] else ''}\nsha256: {sha256}")
     return 0
 
 

@@ -8,6 +8,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -310,6 +311,29 @@ def test_recipe_stops_cleanly_at_the_budget(tiny, family: Path, tmp_path: Path, 
     assert record["examples_seen"] == record["steps"] == sum(s["seen"] for s in record["sets"].values())
     assert sum(s["used"] for s in record["sets"].values()) == 8
     assert folder_sha256(tmp_path / "cache" / "adapters" / "cut") == record["adapter_sha256"]
+
+
+def test_max_steps_retrains_the_adapter_a_budget_cut_gave(tiny, family: Path, tmp_path: Path, monkeypatch) -> None:
+    """The committed adapter was cut by the wall clock; ``--max-steps`` at its recorded step count retrains the same
+    weights (same schedule), and a different step count gives other ones."""
+    model, _ = tiny
+    monkeypatch.setenv("ONKOBENCH_CACHE", str(tmp_path / "cache"))
+    common = ["--model", str(_tiny_model_config(tmp_path, model)), "--family-dir", str(family), "--per-set", "5",
+              "--batch-size", "1", "--threads", "1", "--rank", "4"]
+    ticks = iter(range(0, 10**6, 10))
+    monkeypatch.setattr(recipe, "_clock", lambda: next(ticks))
+    assert recipe.main(common + ["--name", "cut", "--max-minutes", "1.5"]) == 0
+    adapters = tmp_path / "cache" / "adapters"
+    cut = json.loads((adapters / "cut.training.json").read_text(encoding="utf-8"))
+    assert cut["stopped_by_budget"] is True and cut["stopped_at_max_steps"] is False
+    monkeypatch.setattr(recipe, "_clock", time.monotonic)
+    steps = cut["steps"]
+    assert recipe.main(common + ["--name", "same", "--max-steps", str(steps)]) == 0
+    assert recipe.main(common + ["--name", "other", "--max-steps", str(steps + 1)]) == 0
+    same = json.loads((adapters / "same.training.json").read_text(encoding="utf-8"))
+    assert same["stopped_at_max_steps"] is True and same["stopped_by_budget"] is False
+    assert same["steps"] == steps and same["planned_steps"] == cut["planned_steps"]
+    assert folder_sha256(adapters / "same") == cut["adapter_sha256"] != folder_sha256(adapters / "other")
 
 
 def test_recipe_refuses_a_budget_too_small_for_one_step(tiny, family: Path, tmp_path: Path, monkeypatch, capsys) -> None:
