@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.config.io import REPO_ROOT, error_lines, validated
+from harness.config.tasks import default_tasks_dir
 from harness.errors import OnkobenchError
 from harness.store import (
     MetricEstimate, ModelSummary, PromptPackRecord, RunManifest, RunStore, RunSummary, find_run_folders, table_fingerprint, write_json_atomic,
@@ -524,15 +525,19 @@ def _public_upstream(upstream: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _public_dataset(dataset: dict[str, Any]) -> dict[str, Any]:
-    """The data set as published: a path inside the checkout made relative, a private local copy's path cut to its
-    file name (the path says nothing useful and may name a person)."""
+    """The data set as published: a path inside the checkout or the tasks folder (``$ONKOBENCH_TASKS_DIR``) as
+    ``tasks/...`` relative to it, any other local path cut to its file name (the rest says nothing another machine
+    can use and may name a person)."""
     public = dict(dataset)
     source = str(public.get("source", ""))
-    if not source.startswith("hf://"):
+    if source and not source.startswith("hf://"):
         path = Path(source)
+        tasks = default_tasks_dir().resolve()
         if path.is_relative_to(REPO_ROOT):
             public["source"] = str(path.relative_to(REPO_ROOT))  # data shipped with onkobench
-        elif public.get("private"):
+        elif path.is_relative_to(tasks):
+            public["source"] = str(Path("tasks") / path.relative_to(tasks))
+        else:
             public["source"] = path.name
     return public
 

@@ -104,6 +104,29 @@ def test_private_data_never_published(tmp_path: Path) -> None:
     assert result.exit_code == 0 and published["dataset"]["source"] == "private.jsonl"
 
 
+def test_published_data_paths_name_no_folder_of_this_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task folder moved elsewhere (``$ONKOBENCH_TASKS_DIR``) publishes ``tasks/...`` as from the checkout; a local
+    copy given with ``--data`` publishes its file name only, private or not (its folder may name a person)."""
+    import shutil
+
+    tasks = tmp_path / "home" / "alice" / "tasks"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "tasks" / "demo", tasks / "demo")
+    monkeypatch.setenv("ONKOBENCH_TASKS_DIR", str(tasks))
+    copy = tmp_path / "home" / "alice" / "my-diagnoses.jsonl"
+    shutil.copyfile(tasks / "demo" / "data" / "diagnoses.jsonl", copy)
+    for name, data in (("moved", []), ("copy", ["--data", str(copy)])):
+        runs = tmp_path / "runs" / name
+        result = CliRunner().invoke(main, ["run", "--task", "demo.icd10gm_coding", "--variant", "0", "--model",
+                                           "baseline-lexicon-exact", *data, "--out", str(runs), "--no-progress"])
+        assert result.exit_code == 0, result.output
+        out = tmp_path / "results" / name
+        assert CliRunner().invoke(main, ["publish", str(runs), "--out", str(out)]).exit_code == 0
+        (written,) = out.glob("*.json")
+        assert "alice" not in written.read_text(encoding="utf-8")
+        source = json.loads(written.read_text(encoding="utf-8"))["dataset"]["source"]
+        assert source == ("tasks/demo/data/diagnoses.jsonl" if name == "moved" else "my-diagnoses.jsonl")
+
+
 def test_publish_refuses_when_text_would_leak(tmp_path: Path, monkeypatch) -> None:
     """If a future field carried an output, the byte-level guard stops publishing instead of writing."""
     import harness.results as publish
