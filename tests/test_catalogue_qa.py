@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -17,18 +16,14 @@ from click.testing import CliRunner
 from harness.families.catalogue_qa.build import BFARM_NOTICE, SETS, Candidate, SetReport, deduplicate, stratified_split
 from harness.cli import main
 
-from support.files import CATALOGUE_FIXTURES, REPO_ROOT, read_jsonl
+from support.files import CATALOGUE_FIXTURES, REPO_ROOT, read_jsonl, real_catalogue_root
 
 FIXTURE_ROOT = CATALOGUE_FIXTURES
 
 
-def real_root() -> Path | None:
-    configured = os.environ.get("ONKOBENCH_CATALOGUE_DIR")
-    root = Path(configured) if configured else REPO_ROOT.parent / "shared" / "data" / "catalogues"
-    return root if (root / "icd10gm" / "2024").is_dir() else None
 
 
-needs_real = pytest.mark.skipif(real_root() is None, reason="real catalogue files absent (../shared/data/catalogues)")
+needs_real = pytest.mark.skipif(real_catalogue_root() is None, reason="real catalogue files absent (../shared/data/catalogues)")
 
 TOPOGRAPHY_CODE = re.compile(r"C\d{2}\.\d")
 LABEL_RULE_YEARS = ("--icd10gm-year", "2097", "--alphaid-year", "2097", "--icdo3-year", "2097")
@@ -197,7 +192,7 @@ def test_real_catalogues_build_and_run_with_the_lookup_baselines(tmp_path: Path)
     folder = tmp_path / "icd_catalogue_qa"  # the task definitions beside their own generated sets
     shutil.copytree(REPO_ROOT / "tasks" / "icd_catalogue_qa", folder, ignore=shutil.ignore_patterns("generated"))
     out = folder / "generated"
-    result = build(real_root(), out, "--n-test", "60", "--n-fewshot", "8")
+    result = build(real_catalogue_root(), out, "--n-test", "60", "--n-fewshot", "8")
     assert result.exit_code == 0, result.output
     neoplasms = read_jsonl(out / "alphaid_icd10gm_neoplasms" / "test.jsonl")
     assert len(neoplasms) == 60 and all(r["icd10gm_code"][0] in "CD" for r in neoplasms)
@@ -235,7 +230,7 @@ ICD_CODE = re.compile(r"[A-Z]\d{2}(?:\.\d{1,2})?")
 def real_full_sets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
     """All candidates of the real files: without a few-shot pool and with n_test above every pool size,
     each kept item is in the test split."""
-    root = real_root()
+    root = real_catalogue_root()
     if root is None:
         pytest.skip("real catalogue files absent (../shared/data/catalogues)")
     out = tmp_path_factory.mktemp("real") / "generated"
@@ -305,7 +300,7 @@ def test_real_recognition_labels_all_checked(real_full_sets: tuple[Path, Path, d
 @needs_real
 def test_real_fewshot_pools_share_no_code_with_the_test_split(tmp_path: Path) -> None:
     out = tmp_path / "generated"
-    assert build(real_root(), out).exit_code == 0  # the default sizes (500 / 16)
+    assert build(real_catalogue_root(), out).exit_code == 0  # the default sizes (500 / 16)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     for name, field in CODE_SETS.items():
         test, shots = read_jsonl(out / name / "test.jsonl"), read_jsonl(out / name / "fewshot.jsonl")

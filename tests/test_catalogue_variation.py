@@ -31,7 +31,7 @@ from harness.families.catalogue_qa.variation import (
     vary,
 )
 
-from support.files import CATALOGUE_FIXTURES, REPO_ROOT, read_jsonl
+from support.files import CATALOGUE_FIXTURES, REPO_ROOT, read_jsonl, real_catalogue_root
 
 LEXICON = load_lexicon()
 SAFE_FOR_NEGATIVES = {"context_sentence", "case_hyphen_noise", "typo"}
@@ -345,16 +345,10 @@ def test_a_bad_lexicon_is_one_error_naming_file_and_field(tmp_path: Path) -> Non
 
 # --- the real catalogue files ---
 
-def real_root() -> Path | None:
-    configured = os.environ.get("ONKOBENCH_CATALOGUE_DIR")
-    root = Path(configured) if configured else REPO_ROOT.parent / "shared" / "data" / "catalogues"
-    return root if (root / "icd10gm" / "2024").is_dir() else None
-
-
 @pytest.fixture(scope="module")
 def real_sets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """The default build (500 test items, 16 few-shot examples per base set) from the real catalogue files."""
-    root = real_root()
+    root = real_catalogue_root()
     if root is None:
         pytest.skip("real catalogue files absent (../shared/data/catalogues)")
     out = tmp_path_factory.mktemp("real") / "generated"
@@ -404,7 +398,7 @@ def test_real_lookup_check_shows_what_a_dictionary_still_gets(real_sets: tuple[P
 def test_real_catalogues_name_no_side_in_chapter_ii_or_icdo3() -> None:
     """The laterality rule's premise: no ICD-10-GM chapter II code and no ICD-O-3 code is one-sided or two-sided
     (outside chapter II some are: H90, J38, K40)."""
-    root = real_root()
+    root = real_catalogue_root()
     if root is None:
         pytest.skip("real catalogue files absent (../shared/data/catalogues)")
     from harness.catalogues import load_catalogue

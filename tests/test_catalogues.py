@@ -35,7 +35,7 @@ from harness.catalogues import (
 from harness.catalogues import locate
 from harness.errors import OnkobenchError
 
-from support.files import CATALOGUE_FIXTURES
+from support.files import CATALOGUE_FIXTURES, real_catalogue_root
 
 FIX = CATALOGUE_FIXTURES
 ICD = FIX / "icd10gm" / "2099"
@@ -51,16 +51,9 @@ OPS_DOC = FIX / "ops" / "2099" / "ops2099syst_kodes.txt"
 OPS_BFARM = FIX / "ops" / "2098" / "ops2098syst_kodes.txt"
 
 
-def real_catalogue_dir() -> Path | None:
-    """$ONKOBENCH_CATALOGUE_DIR, else <repo>/../shared/data/catalogues; None when neither exists."""
-    configured = os.environ.get("ONKOBENCH_CATALOGUE_DIR", "").strip()
-    candidate = Path(configured) if configured else Path(__file__).resolve().parents[1].parent / "shared" / "data" / "catalogues"
-    return candidate if candidate.is_dir() else None
-
-
 @pytest.fixture
 def real_root() -> Path:
-    root = real_catalogue_dir()
+    root = real_catalogue_root()
     if root is None:
         pytest.skip("real catalogue files absent: set ONKOBENCH_CATALOGUE_DIR or provide ../shared/data/catalogues")
     return root

@@ -6,6 +6,7 @@ pytest puts ``tests/`` on ``sys.path`` (``pythonpath`` in pyproject.toml), so ``
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,6 +27,14 @@ def _materialise_catalogue_fixtures() -> Path:
 
 
 CATALOGUE_FIXTURES = _materialise_catalogue_fixtures()
+
+
+def real_catalogue_root() -> Path | None:
+    """The real catalogue files: ``$ONKOBENCH_CATALOGUE_DIR``, else ``<repo>/../shared/data/catalogues``; None
+    when they are absent (the tests that need them skip)."""
+    configured = os.environ.get("ONKOBENCH_CATALOGUE_DIR", "").strip()
+    root = Path(configured) if configured else REPO_ROOT.parent / "shared" / "data" / "catalogues"
+    return root if (root / "icd10gm" / "2024").is_dir() else None
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
