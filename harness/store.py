@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import tempfile
+import time
 from collections.abc import Container, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -33,6 +34,7 @@ QUARANTINE = "responses.quarantine.jsonl"
 """Lines of responses.jsonl that could not be read, moved aside with their byte offset (their samples run again)."""
 LOCK = "run.lock"
 """Held (flock) by the run writing the folder; names the holder while it is held, empty otherwise."""
+HOLDER_UNKNOWN = "holder not yet recorded"
 _NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
@@ -386,7 +388,7 @@ class RunStore:
                 except BlockingIOError:
                     if not wait:
                         raise OnkobenchError(
-                            f"{self.folder}: another run is writing this folder ({self._holder(handle)}); wait for it "
+                            f"{self.folder}: another run is writing this folder ({self._recorded_holder(handle)}); wait for it "
                             "to finish, or rerun with --wait to start when it is done"
                         ) from None
                     fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
@@ -413,6 +415,17 @@ class RunStore:
                                      "output folder (--out) or fix its permissions") from None
             raise
 
+    @classmethod
+    def _recorded_holder(cls, handle: Any, patience_s: float = 2.0) -> str:
+        """The holder, waiting briefly for it: between taking the lock and writing its name the holder is unnamed
+        for a moment, and a run refused in that moment would name nobody."""
+        deadline = time.monotonic() + patience_s
+        holder = cls._holder(handle)
+        while holder == HOLDER_UNKNOWN and time.monotonic() < deadline:
+            time.sleep(0.05)
+            holder = cls._holder(handle)
+        return holder
+
     @staticmethod
     def _holder(handle: Any) -> str:
         handle.seek(0)
@@ -421,7 +434,7 @@ class RunStore:
         except json.JSONDecodeError:
             holder = {}
         if not isinstance(holder, dict) or "pid" not in holder:
-            return "holder not yet recorded"
+            return HOLDER_UNKNOWN
         return f"pid {holder.get('pid')} on {holder.get('host')}, since {holder.get('started_at')}"
 
     def repair_torn_tail(self) -> bool:

@@ -85,3 +85,33 @@ def test_the_lock_names_its_holder_and_is_released(tmp_path: Path) -> None:
     with RunStore(tmp_path / "run").lock():  # released on exit
         pass
     assert (tmp_path / "run" / "run.lock").read_text(encoding="utf-8") == ""  # no stale holder left behind
+
+
+def test_a_run_refused_while_the_holder_is_still_writing_its_name_names_it(tmp_path: Path) -> None:
+    """The holder takes the lock, then writes its name: a run refused in between waits for the name instead of
+    naming nobody (a race CI hit when two identical runs started at once)."""
+    import fcntl
+    import threading
+
+    import pytest
+
+    from harness.errors import OnkobenchError
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    holder = (folder / "run.lock").open("a+", encoding="utf-8")
+    fcntl.flock(holder.fileno(), fcntl.LOCK_EX)  # locked, name not yet written
+
+    def name_it() -> None:
+        holder.write(json.dumps({"pid": 4242, "host": "node-7", "started_at": "2026-11-30T12:00:00+00:00"}))
+        holder.flush()
+
+    timer = threading.Timer(0.3, name_it)
+    timer.start()
+    try:
+        with pytest.raises(OnkobenchError, match=r"another run is writing this folder \(pid 4242 on node-7, since "):
+            with RunStore(folder).lock():
+                pass
+    finally:
+        timer.join()
+        holder.close()
