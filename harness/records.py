@@ -111,7 +111,10 @@ class Response:
     queue_s: float | None = None
     decode_s: float | None = None
     n_batch: int | None = None
-    """Requests processed together with this one; ``latency_s`` covers the whole batch."""
+    """Requests processed together with this one; ``latency_s`` covers the whole batch unless ``batch_s`` is given."""
+    batch_s: float | None = None
+    """Wall time of the engine call that answered this request and ``n_batch - 1`` others, for engines whose
+    ``latency_s`` is the request's own (continuous batching: vLLM); a request's share of it is the item's cost."""
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

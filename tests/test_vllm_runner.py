@@ -83,6 +83,8 @@ def test_chat_template_and_timings(runner, tiny) -> None:
         assert response.latency_s and response.ttft_s is not None and response.queue_s is not None
         assert response.decode_s is not None
         assert response.n_output_tokens == 12 or response.finish_reason == "stop"
+        # two sampling groups (the template arguments differ): one engine call each, its wall time recorded
+        assert response.n_batch == 1 and response.batch_s >= response.latency_s
     assert runner.describe()["engine"] == "vllm"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator, Sequence
 from itertools import groupby
 from pathlib import Path
@@ -178,7 +179,7 @@ class VLLMRunner(Runner):
             max_tokens=sampling.max_tokens, stop=list(sampling.stop) or None, **extra,
         )
 
-    def _response(self, request: Request, output: Any) -> Response:
+    def _response(self, request: Request, output: Any, n_batch: int, batch_s: float) -> Response:
         completion = output.outputs[0]
         raw = completion.text
         split = split_reasoning(raw, bool(self.config.reasoning), self.config.think_end)
@@ -192,6 +193,7 @@ class VLLMRunner(Runner):
             n_prompt_tokens=len(output.prompt_token_ids or []), n_output_tokens=len(completion.token_ids),
             n_reasoning_tokens=reasoning_tokens, n_cached_tokens=getattr(output, "num_cached_tokens", None),
             latency_s=timings["latency_s"], ttft_s=timings["ttft_s"], queue_s=timings["queue_s"], decode_s=timings["decode_s"],
+            n_batch=n_batch, batch_s=round(batch_s, 6),
         )
 
     def generate(self, requests: Sequence[Request]) -> Iterator[Response]:
@@ -228,6 +230,7 @@ class VLLMRunner(Runner):
         """The batch's responses; when the engine refuses the batch (one prompt too long for the context, say),
         each request is sent alone and those that still fail are recorded as failed requests, as the openai
         runner records a request that failed for good. The rest of the batch is answered."""
+        started = time.perf_counter()
         try:
             outputs = self._chat(batch)
         except Exception as err:  # noqa: BLE001 - any engine error of a batch is retried request by request
@@ -235,15 +238,17 @@ class VLLMRunner(Runner):
                 yield _failed(batch[0], err)
                 return
             for request in batch:
+                started = time.perf_counter()
                 try:
                     (output,) = self._chat([request])
                 except Exception as single:  # noqa: BLE001 - recorded as this request's error, never a crash
                     yield _failed(request, single)
                     continue
-                yield self._response(request, output)
+                yield self._response(request, output, 1, time.perf_counter() - started)
             return
+        batch_s = time.perf_counter() - started
         for request, output in zip(batch, outputs):
-            yield self._response(request, output)
+            yield self._response(request, output, len(batch), batch_s)
 
 
 def _failed(request: Request, err: Exception) -> Response:

@@ -24,14 +24,23 @@ class ResponseStats:
     def __init__(self) -> None:
         self.latencies = array("d")
         self.per_item_seconds = 0.0
+        self.unbatched_latency_max = 0.0
         self.tokens = {field: array("d") for field in self._TOKEN_FIELDS}
 
     def add(self, row: dict[str, Any]) -> None:
         latency = row.get("latency_s")
         if latency is not None:
             self.latencies.append(latency)
-            # batched runners report the batch's wall time on each of its requests
-            self.per_item_seconds += latency / (row.get("n_batch") or 1)
+            if row.get("batch_s") is not None and row.get("n_batch"):
+                self.per_item_seconds += row["batch_s"] / row["n_batch"]
+            elif row.get("n_batch"):
+                # batched runners report the batch's wall time on each of its requests
+                self.per_item_seconds += latency / row["n_batch"]
+            else:
+                # a request's own latency with no batch recorded (vLLM rows stored before batch_s): the run's
+                # pending requests went to the engine in one call, so that call lasted about as long as its slowest
+                # request; summing the latencies would count the overlapping requests' time many times over
+                self.unbatched_latency_max = max(self.unbatched_latency_max, latency)
         for field, values in self.tokens.items():
             if row.get(field) is not None:
                 values.append(row[field])
@@ -44,7 +53,7 @@ class ResponseStats:
             "mean_s": round(float(latencies.mean()), 6),
             "p50_s": round(float(np.percentile(latencies, 50)), 6),
             "p95_s": round(float(np.percentile(latencies, 95)), 6),
-            "seconds_per_item": round(self.per_item_seconds / latencies.size, 6),
+            "seconds_per_item": round((self.per_item_seconds + self.unbatched_latency_max) / latencies.size, 6),
         }
 
     def token_means(self) -> dict[str, float | None]:
