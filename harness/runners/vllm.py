@@ -12,7 +12,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from harness.errors import OnkobenchError
+from harness.errors import OnkobenchError, RunnerUnavailableError
 from harness.config.models import ModelConfig
 from harness.records import Request, Response, Sampling, stable_hash
 from harness.runners.base import Runner, local_or_hub, missing_extra, resolve_config_path
@@ -226,6 +226,15 @@ class VLLMRunner(Runner):
             chat_template_kwargs=dict(first.chat_template_kwargs) or None,
         )
 
+    def _stop_if_engine_dead(self, err: BaseException) -> None:
+        """A dead engine answers nothing again: stop the run (stored answers stay, a rerun continues) instead of
+        recording every remaining request of the suite as failed, as a starved engine once did for 3,600."""
+        if _engine_dead(err):
+            raise RunnerUnavailableError(
+                f"model {self.config.name}: the vLLM engine died ({type(err).__name__}: {' '.join(str(err).split())[:200]}); "
+                "the run stopped, finished samples are stored - rerun to continue"
+            ) from err
+
     def _batch(self, batch: Sequence[Request]) -> Iterator[Response]:
         """The batch's responses; when the engine refuses the batch (one prompt too long for the context, say),
         each request is sent alone and those that still fail are recorded as failed requests, as the openai
@@ -234,6 +243,7 @@ class VLLMRunner(Runner):
         try:
             outputs = self._chat(batch)
         except Exception as err:  # noqa: BLE001 - any engine error of a batch is retried request by request
+            self._stop_if_engine_dead(err)
             if len(batch) == 1:
                 yield _failed(batch[0], err)
                 return
@@ -242,6 +252,7 @@ class VLLMRunner(Runner):
                 try:
                     (output,) = self._chat([request])
                 except Exception as single:  # noqa: BLE001 - recorded as this request's error, never a crash
+                    self._stop_if_engine_dead(single)
                     yield _failed(request, single)
                     continue
                 yield self._response(request, output, 1, time.perf_counter() - started)
@@ -249,6 +260,11 @@ class VLLMRunner(Runner):
         batch_s = time.perf_counter() - started
         for request, output in zip(batch, outputs):
             yield self._response(request, output, len(batch), batch_s)
+
+
+def _engine_dead(err: BaseException) -> bool:
+    # by name: the class moved between vLLM versions (vllm.v1.engine.exceptions in 0.32)
+    return any(cls.__name__ == "EngineDeadError" for cls in type(err).__mro__)
 
 
 def _failed(request: Request, err: Exception) -> Response:
