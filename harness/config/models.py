@@ -304,11 +304,12 @@ class ModelConfig(_Frozen):
         """Installed versions of the engine behind the runner (metadata only, nothing imported)."""
         return self.runner_class.engine_version()
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self, engine_version: str | None = None) -> dict[str, Any]:
         """What makes two outputs comparable: part of every request key (a stored output is reused only
-        when all of it matches, the engine's version included)."""
+        when all of it matches, the engine's version included). ``engine_version``: another machine's (a shard's,
+        as its manifest records it) instead of this one's."""
         return {
-            "engine_version": self.engine_version(),
+            "engine_version": self.engine_version() if engine_version is None else engine_version,
             "name": self.name,
             "runner": self.runner,
             "model_id": self.model_id,
