@@ -191,6 +191,10 @@ class ServerSettings(_Frozen):
     backoff_s: float = Field(default=0.5, ge=0)
     stop_after_failures: int = Field(default=3, ge=1)
     """This many requests in a row that exhaust their retries stop the run (the server is gone); rerun later."""
+    endpoint_cooldown_s: float = Field(default=1.0, gt=0, le=60)
+    """An endpoint whose attempt failed gets no attempts for this long, doubling while it keeps failing (at most
+    60 s); then one attempt probes it. Meanwhile its requests go to the other endpoints at once, so a dead replica
+    among live ones neither loses a sample nor stops the run (``harness.runners.endpoints``)."""
 
 
 class ModelMetadata(_Frozen):
