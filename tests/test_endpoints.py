@@ -17,7 +17,7 @@ class Clock:
 
 
 def picks(pool: EndpointPool, n: int) -> list[int]:
-    return [pool.pick() for _ in range(n)]
+    return [pool.pick()[0] for _ in range(n)]
 
 
 def test_round_robin_while_all_answer() -> None:
@@ -27,7 +27,7 @@ def test_round_robin_while_all_answer() -> None:
 def test_a_failing_endpoint_is_left_out_probed_once_then_back_when_it_answers() -> None:
     clock = Clock()
     pool = EndpointPool(3, 1.0, clock)
-    pool.failed(1)
+    pool.failed(1, clock.now)
     assert picks(pool, 4) == [0, 2, 0, 2]
     clock.now += 1.0  # its cool-down is over: the next turn probes it, once
     assert picks(pool, 5) == [0, 1, 2, 0, 2]
@@ -39,28 +39,44 @@ def test_failures_in_a_row_double_the_cooldown_up_to_the_cap() -> None:
     clock = Clock()
     pool = EndpointPool(2, 1.0, clock)
     for failures, cooldown in enumerate([1.0, 2.0, 4.0, 8.0], start=1):
-        pool.failed(1)
+        pool.failed(1, clock.now)  # each a probe's failure, sent after the last one left it out
         clock.now += cooldown - 0.01
         assert 1 not in picks(pool, 4), f"after {failures} failures"
         clock.now += 0.01
         assert 1 in picks(pool, 2)
     for _ in range(20):
-        pool.failed(1)
+        pool.failed(1, clock.now)
+        clock.now += 0.001
     clock.now += MAX_COOLDOWN_S
+    assert 1 in picks(pool, 2)
+
+
+def test_attempts_in_flight_when_it_died_count_as_one_failure() -> None:
+    """Eight requests sent to a replica before it died fail one after another: it is left out for the first
+    cool-down (1 s), not for 2**7 s, so a quickly restarted replica is probed again within a second."""
+    clock = Clock()
+    pool = EndpointPool(2, 1.0, clock)
+    sent = [pool.pick() for _ in range(16)]
+    clock.now += 0.5
+    for index, picked_at in sent:
+        if index == 1:
+            pool.failed(index, picked_at)
+            clock.now += 0.01
+    clock.now += 1.0
     assert 1 in picks(pool, 2)
 
 
 def test_when_all_are_out_the_one_back_soonest_is_used() -> None:
     clock = Clock()
     pool = EndpointPool(2, 1.0, clock)
-    pool.failed(0)
-    pool.failed(0)  # out for 2 s
-    pool.failed(1)  # out for 1 s
+    pool.failed(0, clock.now)
+    pool.failed(0, clock.now)  # out for 2 s
+    pool.failed(1, clock.now)  # out for 1 s
     assert not pool.any_up()
-    assert pool.pick() == 1
+    assert picks(pool, 1) == [1]
     single = EndpointPool(1, 1.0, clock)
-    single.failed(0)
-    assert [single.pick(), single.pick()] == [0, 0]  # one server alone: used as if there were no pool
+    single.failed(0, clock.now)
+    assert picks(single, 2) == [0, 0]  # one server alone: used as if there were no pool
 
 
 def test_an_empty_pool_is_refused() -> None:

@@ -18,8 +18,9 @@ class EndpointPool:
 
     A server that fails an attempt is left out for ``cooldown_s``, doubling with each failure in a row (at most
     ``MAX_COOLDOWN_S``). When its time is up, one attempt probes it (the others keep skipping it meanwhile);
-    an answer brings it back into the turn. While every server is left out, the one back soonest is used: one
-    server alone behaves as if there were no pool.
+    an answer brings it back into the turn. Attempts sent before it was left out (in flight when it died) fail
+    too, but count as that one failure, not as a failure each. While every server is left out, the one back
+    soonest is used: one server alone behaves as if there were no pool.
     """
 
     def __init__(self, count: int, cooldown_s: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -31,12 +32,14 @@ class EndpointPool:
         self._out_until = [0.0] * count
         """Monotonic time until which a server gets no attempt (0: in the turn)."""
         self._failures = [0] * count
-        """Failed attempts in a row per server."""
+        """Failures in a row per server (attempts sent while it was already left out do not add)."""
+        self._out_since = [0.0] * count
+        """When the server was last left out."""
         self._next = 0
         self._lock = threading.Lock()
 
-    def pick(self) -> int:
-        """The endpoint for the next attempt."""
+    def pick(self) -> tuple[int, float]:
+        """The endpoint for the next attempt, and the time it was picked (for ``failed``)."""
         with self._lock:
             now = self._clock()
             for step in range(self._count):
@@ -45,14 +48,19 @@ class EndpointPool:
                     self._next = index + 1
                     if self._failures[index]:  # a probe: the others skip it until it answers or fails again
                         self._out_until[index] = now + self._cooldown(index)
-                    return index
-            return min(range(self._count), key=self._out_until.__getitem__)
+                    return index, now
+            return min(range(self._count), key=self._out_until.__getitem__), now
 
-    def failed(self, index: int) -> None:
-        """An attempt on ``index`` failed (no usable reply): leave it out for its cool-down."""
+    def failed(self, index: int, picked_at: float) -> None:
+        """An attempt on ``index`` picked at ``picked_at`` failed (no usable reply): leave it out for its cool-down,
+        a longer one if the attempt was sent after it was left out (a probe, or no other endpoint was up)."""
         with self._lock:
+            if self._failures[index] and picked_at < self._out_since[index]:
+                return  # sent before the failure that left it out: the same failure, already counted
+            now = self._clock()
             self._failures[index] += 1
-            self._out_until[index] = self._clock() + self._cooldown(index)
+            self._out_since[index] = now
+            self._out_until[index] = now + self._cooldown(index)
 
     def answered(self, index: int) -> None:
         """``index`` replied: back in the turn."""

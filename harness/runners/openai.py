@@ -298,12 +298,12 @@ class OpenAIRunner(Runner):
         up (a dead replica among live ones costs no sample and no wait), and backs off only while none is."""
         last = ""
         for attempt in range(self.server.max_retries + 1):
-            index = self.pool.pick()
+            index, picked_at = self.pool.pick()
             try:
                 response = self._attempt(request, index)
             except _Retryable as err:
                 last = str(err)
-                self.pool.failed(index)
+                self.pool.failed(index, picked_at)
                 if attempt < self.server.max_retries and not self.pool.any_up():
                     with self._lock:
                         jitter = self._rng.uniform(0, self.server.backoff_s)
