@@ -77,11 +77,12 @@ def server(tmp_path_factory):
     served.kill()
 
 
-def config(port: int, adapter: bool = False) -> ModelConfig:
+def config(*ports: int, adapter: bool = False, retries: int = 9) -> ModelConfig:
     return ModelConfig.model_validate({
         "name": "tiny-served" + ("-lora" if adapter else ""), "runner": "openai", "model_id": "tiny", "reasoning": False,
-        "server": {"endpoints": [{"base_url": f"http://127.0.0.1:{port}/v1"}], "served_model_name": "tinylora" if adapter else "tiny",
-                   "max_concurrency": 2, "max_retries": 9, "backoff_s": 0.5, "timeout_s": 60},
+        "server": {"endpoints": [{"base_url": f"http://127.0.0.1:{port}/v1"} for port in ports],
+                   "served_model_name": "tinylora" if adapter else "tiny",
+                   "max_concurrency": 2 * len(ports), "max_retries": retries, "backoff_s": 0.5, "timeout_s": 60},
     })
 
 
@@ -92,7 +93,7 @@ def test_live_server_answers_every_sample(server, tmp_path: Path) -> None:
     data = load_task_data(task)
     data = type(data)(data.samples[:6], data.source, data.fingerprint)
     for adapter in (False, True):
-        cfg = config(server.port, adapter)
+        cfg = config(server.port, adapter=adapter)
         runner = OpenAIRunner(cfg, tmp_path)
         outcome = run_task_variant(RunSpec(task, task.variant("0"), cfg, data), tmp_path, lambda: runner, progress=False)
         runner.close()
@@ -139,6 +140,46 @@ def test_server_killed_and_restarted_mid_run(server, tmp_path: Path) -> None:
     server.start()
     thread.join(timeout=600)
     runner.close()
+    assert not thread.is_alive()
+    rows = read_jsonl(responses)
+    keys = [r["key"] for r in rows]
+    assert len(keys) == len(set(keys)) == 30
+    assert all(r["error"] is None for r in rows)
+    assert result["outcome"].summary.status_counts.get("error") is None
+
+
+def test_one_of_two_replicas_killed_mid_run(server, tmp_path: Path) -> None:
+    """Two `vllm serve` replicas, one killed for good after the first answers: the run finishes on the other, each
+    of the 30 samples stored once and answered (2 attempts per request: one may hit the dead replica)."""
+    from harness.pipeline.spec import RunSpec
+    from support.tiny_models import build_tiny_llama, build_tiny_lora
+
+    model = build_tiny_llama(tmp_path / "llama")
+    second = Server(model, build_tiny_lora(tmp_path / "lora", model), free_port(), tmp_path / "vllm-serve-2.log")
+    second.start()
+    try:
+        task = load_all_tasks()["demo.icd10gm_coding"]
+        data = load_task_data(task)
+        data = type(data)(data.samples[:30], data.source, data.fingerprint)
+        cfg = config(server.port, second.port, retries=1)
+        runner = OpenAIRunner(cfg, tmp_path)
+        result: dict = {}
+
+        def work() -> None:
+            result["outcome"] = run_task_variant(RunSpec(task, task.variant("0"), cfg, data), tmp_path, lambda: runner,
+                                                 progress=False)
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        responses = tmp_path / "demo.icd10gm_coding--0--tiny-served" / "responses.jsonl"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (responses.exists() and responses.read_text(encoding="utf-8").count("\n") >= 2):
+            time.sleep(0.1)
+        second.kill()
+        thread.join(timeout=600)
+        runner.close()
+    finally:
+        second.kill()
     assert not thread.is_alive()
     rows = read_jsonl(responses)
     keys = [r["key"] for r in rows]
