@@ -127,6 +127,17 @@ def list_command(kind: str) -> None:
         click.echo(f"{name:<30} {doc}")
 
 
+def _shard_option(ctx: click.Context, param: click.Parameter, value: str | None):
+    if value is None:
+        return None
+    from harness.pipeline.shards import Shard
+
+    try:
+        return Shard.parse(value)
+    except OnkobenchError as err:
+        raise click.BadParameter(str(err).removeprefix(f"--shard {value!r}: ")) from None
+
+
 @main.command("run")
 @click.option("--suite", "suite_name", help="Suite name (leaderboards/suites) or YAML path.")
 @click.option("--task", "task_name", help="Task name or YAML path (instead of --suite).")
@@ -145,8 +156,11 @@ def list_command(kind: str) -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.option("--wait", is_flag=True,
               help="When another run is writing the same run folder, wait for it to finish instead of exiting.")
+@click.option("--shard", callback=_shard_option, metavar="I/N",
+              help="Run only shard I of N (1-based) of every run's samples, split by sample id; join the shards' --out "
+                   "folders with `onkobench merge`.")
 def run_command(suite_name, task_name, variants, models, out_dir, data_path, prompts_dir, chains, gold, runs_dir, limit,
-                trust_remote_code, no_progress, wait) -> None:
+                trust_remote_code, no_progress, wait, shard) -> None:
     """Run models on tasks; an interrupted run continues where it stopped when rerun."""
     from harness.pipeline.plan import plan_runs, run_plan
     from harness.store import RunStore
@@ -158,7 +172,9 @@ def run_command(suite_name, task_name, variants, models, out_dir, data_path, pro
             click.echo(f"warning: prompt pack {planned.prompt_pack.name}: no wording for {planned.task.name} variant "
                        f"{variant} ({reason}); onkobench's own wording is used, and the run records it "
                        f"(prompt_pack.variant_in_pack: false)", err=True)
-    for outcome in run_plan(plan, out_dir, limit=limit, progress=not no_progress, runs_dir=runs_dir, wait=wait):
+    part = f" shard {shard}" if shard else ""
+    for outcome in run_plan(plan, out_dir, limit=limit, progress=not no_progress, runs_dir=runs_dir, wait=wait,
+                            shard=shard):
         if outcome.n_quarantined:
             click.echo(f"warning: {outcome.n_quarantined} unreadable line(s) of the stored responses moved to "
                        f"{RunStore(outcome.folder).quarantine_path}; their samples were run again", err=True)
@@ -166,9 +182,30 @@ def run_command(suite_name, task_name, variants, models, out_dir, data_path, pro
         primary = summary.primary_metric
         est = summary.primary
         click.echo(
-            f"{summary.task}[{summary.variant}] {summary.model.name}: {primary} "
+            f"{summary.task}[{summary.variant}] {summary.model.name}{part}: {primary} "
             f"{_fmt(est)}  (generated {outcome.n_generated}, reused {outcome.n_reused}) -> {outcome.folder}"
         )
+
+
+@main.command("merge")
+@click.argument("shard_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the merged runs (as `run --out` writes).")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Local copy of the data the shards ran (default: the task's, or the file the shards recorded).")
+@click.option("--prompts", "prompts_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="The prompt pack the shards ran with (runs made with --prompts).")
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where a chained step's merged previous step lies (default: --out).")
+def merge_command(shard_dirs, out_dir, data_path, prompts_dir, runs_dir) -> None:
+    """Join the --out folders of `onkobench run --shard i/n` (all n shards) into whole runs, each sample once,
+    scored anew; report, publish and verify take them as runs made on one machine."""
+    from harness.pipeline.merge import merge_shards
+
+    for outcome in merge_shards(list(shard_dirs), out_dir, data_path, prompts_dir, runs_dir):
+        summary = outcome.summary
+        click.echo(f"{summary.task}[{summary.variant}] {summary.model.name}: {summary.primary_metric} "
+                   f"{_fmt(summary.primary)}  ({outcome.n_shards} shards, {summary.n_samples} samples) -> {outcome.folder}")
 
 
 @main.command("score")

@@ -235,10 +235,12 @@ class PromptRenderer:
 
 def build_requests(
     task: Task, variant: Variant, samples: Sequence[Sample], config: ModelConfig, renderer: PromptRenderer | None = None,
+    engine_version: str | None = None,
 ) -> list[Request]:
     """One Request per sample (or per query); deterministic for the same inputs.
 
     ``renderer``: the variant's renderer (with its prompt pack); default: the task folder's templates.
+    ``engine_version``: the keys as a machine with that engine would make them (default: this machine's).
     A reasoning model's ``reasoning_budget`` adds new tokens for its trace on top of the answer budget.
     """
     renderer = renderer or PromptRenderer(task, variant)
@@ -248,7 +250,7 @@ def build_requests(
         max_tokens=gen.max_tokens + (config.reasoning_budget or 0), temperature=gen.temperature, top_p=gen.top_p,
         seed=gen.seed, stop=gen.stop,
     )
-    model_identity = config.identity()
+    model_identity = config.identity(engine_version)
     kwargs = config.chat_template_kwargs_for_requests()
     adapter = config.adapter.name if config.adapter else None
     sampling_fields = asdict(sampling)  # what stable_hash would make of it, once instead of per request

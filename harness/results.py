@@ -33,7 +33,8 @@ from harness.config.io import REPO_ROOT, error_lines, validated
 from harness.config.tasks import default_tasks_dir
 from harness.errors import OnkobenchError
 from harness.store import (
-    MetricEstimate, ModelSummary, PromptPackRecord, RunManifest, RunStore, RunSummary, find_run_folders, table_fingerprint, write_json_atomic,
+    MetricEstimate, ModelSummary, PromptPackRecord, RunManifest, RunStore, RunSummary, find_run_folders, refuse_shard,
+    table_fingerprint, write_json_atomic,
 )
 
 RESULT_KIND = "onkobench-result"
@@ -567,7 +568,9 @@ def stored_items(store: RunStore) -> list[ItemOutcome]:
 def published_result(folder: Path) -> PublishedResult:
     """The publishable result of one run folder."""
     store = RunStore(folder)
-    summary, manifest, items = store.read_summary(), store.read_manifest(), stored_items(store)
+    summary, manifest = store.read_summary(), store.read_manifest()
+    refuse_shard(manifest.shard or summary.shard, folder, "publish (and verify)")
+    items = stored_items(store)
     try:
         return PublishedResult.from_run(summary, manifest, items)
     except ValidationError as err:

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.errors import OnkobenchError
 
@@ -56,6 +56,39 @@ class PromptPackRecord(BaseModel):
     """False: the pack has no wording for the run's variant, so the task's own turns were used instead."""
 
 
+class ShardRecord(BaseModel):
+    """The part of a run one machine ran (``onkobench run --shard i/n``): the folder holds only the samples whose id
+    hashes to shard ``index`` of ``count`` (``harness.pipeline.shards``), so it is never a whole run. Report, publish,
+    verify and chained steps refuse it; ``onkobench merge`` joins all ``count`` shards into the whole run, which
+    records the fields below as its own."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: int = Field(ge=1)
+    """1-based."""
+    count: int = Field(ge=1)
+    fingerprint: str
+    """The whole run's data fingerprint (the shard's own ``dataset.fingerprint`` is that of its part)."""
+    base_fingerprint: str | None = None
+    """A chained step's whole base data fingerprint."""
+    n_samples: int = Field(ge=0)
+    """Samples of the whole run."""
+    first: int | None = Field(default=None, ge=1)
+    """The data was cut to its first N samples (``--limit``, a suite's ``limit``) before the split."""
+    engine_version: str
+    """The engine versions in the shard machine's request keys: the merge rebuilds those keys with them."""
+
+    @model_validator(mode="after")
+    def _index_in_count(self) -> "ShardRecord":
+        if self.index > self.count:
+            raise ValueError(f"shard {self.index}/{self.count}: the index exceeds the count")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 class RunManifest(BaseModel):
     """Everything needed to know what a run was; written before the first request."""
 
@@ -84,6 +117,11 @@ class RunManifest(BaseModel):
     """For a chained step: the run (or gold labels) its samples were built from."""
     prompt_pack: PromptPackRecord | None = None
     """The prompt pack of the run; None: the task's own wording."""
+    shard: ShardRecord | None = None
+    """Set on a shard of a run (``--shard i/n``); None: the whole run."""
+    merged_from: list[dict[str, Any]] | None = None
+    """Set by ``onkobench merge``: each shard's index, times, engine, hardware and commit (the provenance above is
+    shard 1's)."""
     started_at: str
     finished_at: str | None = None
 
@@ -148,6 +186,8 @@ class RunSummary(BaseModel):
     upstream: dict[str, Any] | None = None
     prompt_pack: PromptPackRecord | None = None
     """The prompt pack of the run (from the manifest); None: the task's own wording."""
+    shard: ShardRecord | None = None
+    """Set on a shard of a run (from the manifest): its numbers are of a part of the samples."""
     primary_metric: str
     metrics: dict[str, MetricEstimate]
     metric_order: list[str] = []
@@ -587,6 +627,15 @@ def read_summary(path: Path) -> RunSummary:
         return RunSummary.model_validate(read_json(path))
     except ValidationError as err:
         raise OnkobenchError(f"{path}: not a run summary ({err.errors()[0]['loc']}: {err.errors()[0]['msg']})") from None
+
+
+def refuse_shard(shard: ShardRecord | None, folder: Path, what: str) -> None:
+    """Refuse a shard of a run where a whole run is needed (``what``: the command or step that needs it)."""
+    if shard is not None:
+        raise OnkobenchError(
+            f"{folder}: shard {shard.label} of a run (a part of its samples); {what} takes whole runs only: join all "
+            f"{shard.count} shards with `onkobench merge SHARD_DIRS... --out DIR` first"
+        )
 
 
 def run_folders_under(folder: Path) -> list[Path]:

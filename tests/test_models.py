@@ -47,6 +47,16 @@ def broken(tmp_path: Path, name: str, edit) -> Path:
         ("qwen3-8b-reasoning-off", lambda d: d.update(chat_template_kwargs={"enable_thinking": True}), "set reasoning: true|false instead"),
         ("qwen3-8b-served", lambda d: d["server"]["endpoints"][0].update(base_url="ftp://x"), "server.endpoints.0.base_url: String should match pattern"),
         ("qwen3-8b-reasoning-on", lambda d: d.update(trust_remote_code=True), "trust_remote_code: refused"),
+        ("llama-3.1-8b-instruct", lambda d: d["engine"].update(distributed_executor_backend="torchrun"),
+         "engine.distributed_executor_backend: Input should be 'mp', 'ray' or 'uni'"),
+        ("llama-3.1-8b-instruct", lambda d: d["engine"].update(distributed_executor_backend="external_launcher"),
+         "engine.distributed_executor_backend: Input should be 'mp', 'ray' or 'uni'"),
+        ("llama-3.1-8b-instruct", lambda d: d["engine"].update(data_parallel_size=0),
+         "engine.data_parallel_size: Input should be greater than or equal to 1"),
+        ("llama-3.1-8b-instruct", lambda d: d["engine"].update(data_parallel_size=2),
+         "engine.data_parallel_size 2: vLLM's offline engine (runner 'vllm') runs one copy of the model per process"),
+        ("qwen3-8b-served", lambda d: d["server"].update(endpoint_cooldown_s=0),
+         "server.endpoint_cooldown_s: Input should be greater than 0"),
     ],
 )
 def test_broken_copies_fail_precisely(tmp_path: Path, name: str, edit, message: str) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
-from support.fake_openai import FakeOpenAI, run_with_openai_runner
+from support.fake_openai import FakeOpenAI, echo_code, run_with_openai_runner
 
 from harness.config.models import ModelConfig
 
@@ -99,3 +100,41 @@ def test_server_gone_stops_the_run_then_resumes(mini_task_file: Path, tmp_path: 
         healthy = cfg.model_copy(update={"server": cfg.server.model_copy(update={"endpoints": config(server.base_url).server.endpoints})})
         outcome = run(mini_task_file, tmp_path, healthy.model_copy(update={}))
     assert outcome.summary.status_counts == {"ok": 5}
+
+
+DEMO_TASK = Path(__file__).resolve().parents[1] / "tasks" / "demo" / "icd10gm_coding.yaml"
+
+
+def test_a_replica_killed_mid_run_loses_no_sample_and_the_run_finishes(tmp_path: Path) -> None:
+    """Three replicas, one killed after its 8th request while others are in flight: every one of the 60 demo
+    samples is stored exactly once, answered, and the run finishes on the two that live (2 attempts per request:
+    the one on the dead replica and one elsewhere)."""
+    def answer(body: dict) -> dict:
+        time.sleep(0.01)  # requests overlap, so some are in flight on the replica when it dies
+        return echo_code(body)
+
+    with FakeOpenAI(answer) as one, FakeOpenAI(answer, die_after=8) as dying, FakeOpenAI(answer) as three:
+        outcome = run(DEMO_TASK, tmp_path, config(one.base_url, dying.base_url, three.base_url, retries=1, stop_after=2),
+                      variant="0")
+        assert dying.dead.is_set()
+    rows = read_jsonl(outcome.folder / "responses.jsonl")
+    keys = [r["key"] for r in rows]
+    assert len(keys) == len(set(keys)) == 60 and len({r["sample_id"] for r in rows}) == 60
+    assert all(r["error"] is None for r in rows)
+    assert outcome.summary.status_counts.get("error") is None and outcome.summary.n_samples == 60
+    assert len(dying.served) <= 8 and dying.received > 8
+    assert len(one.served) + len(dying.served) + len(three.served) == 60  # each prompt answered once in all
+
+
+def test_a_replica_back_from_its_cooldown_gets_requests_again(mini_task_file: Path, tmp_path: Path) -> None:
+    """A replica failing attempts is left out, probed after its cool-down, and back in the turn once it answers:
+    in the next run it takes its share (2 of 5 in turn with one other), not one probe per cool-down."""
+    with FakeOpenAI() as steady, FakeOpenAI(faults={"http500": 1}) as flaky:
+        cfg = config(steady.base_url, flaky.base_url, retries=1)
+        cfg = cfg.model_copy(update={"server": cfg.server.model_copy(update={"endpoint_cooldown_s": 0.01})})
+        outcome = run(mini_task_file, tmp_path / "first", cfg)
+        assert outcome.summary.status_counts == {"ok": 5} and not flaky.served  # its every attempt failed
+        flaky.faults = {}
+        time.sleep(0.5)  # longer than its longest cool-down (5 failures in a row: 0.16 s)
+        run(mini_task_file, tmp_path / "second", cfg.model_copy(update={"name": "served-again"}))
+    assert len(flaky.served) >= 2

@@ -88,6 +88,21 @@ def test_chat_template_and_timings(runner, tiny) -> None:
     assert runner.describe()["engine"] == "vllm"
 
 
+def test_the_engine_records_its_parallel_layout(runner) -> None:
+    parallel = runner.describe()["parallel"]
+    assert (parallel["tensor_parallel_size"], parallel["pipeline_parallel_size"], parallel["data_parallel_size"]) == (1, 1, 1)
+    assert parallel["distributed_executor_backend"] is None  # left to vLLM, which says what it used
+    assert parallel["executor_backend_used"] in ("uni", "mp")
+
+
+def test_vllm_still_refuses_offline_data_parallelism(tiny) -> None:
+    """Why runner 'vllm' refuses engine.data_parallel_size > 1 (``VLLMRunner.check_config``): vLLM 0.32's ``LLM``
+    refuses it before loading anything. Should this fail, vLLM's offline engine runs data parallelism itself and
+    the refusal can go."""
+    with pytest.raises(ValueError, match=r"LLM\(data_parallel_size=2\) is not supported for single-process usage"):
+        vllm.LLM(model=str(tiny[0]), data_parallel_size=2, enforce_eager=True)
+
+
 def test_adapter_changes_the_output(runner) -> None:
     prompts = ["Prostatakarzinom", "Mammakarzinom links", "Z.n. RPE 2019"]
     base = {r.key: r.text for r in runner.generate([request(f"b{i}", p) for i, p in enumerate(prompts)])}

@@ -152,6 +152,17 @@ class EngineSettings(_Frozen):
 
     tensor_parallel_size: int = Field(default=1, ge=1)
     pipeline_parallel_size: int = Field(default=1, ge=1)
+    data_parallel_size: int = Field(default=1, ge=1)
+    """Copies of the model, each answering its own share of the prompts (vLLM's ``data_parallel_size``). The
+    ``vllm`` runner (vLLM's offline ``LLM``) refuses more than 1: vLLM 0.32 runs offline data parallelism only
+    from a launcher that starts one process per copy. Several copies on one node: ``vllm serve
+    --data-parallel-size N`` (or N ``vllm serve`` replicas) behind the ``openai`` runner, where this field
+    records how the server was started (docs/scale-out.md)."""
+    distributed_executor_backend: Literal["mp", "ray", "uni"] | None = None
+    """How vLLM starts the workers of a model split over devices (tensor or pipeline parallel): ``mp`` processes
+    on this node, ``ray`` a Ray cluster (several nodes), ``uni`` one process; None: vLLM chooses (``mp`` where
+    the devices fit on this node). vLLM's ``external_launcher`` (torchrun running the whole program once per rank)
+    is not offered: one onkobench process writes a run folder."""
     max_model_len: int | None = Field(default=None, gt=0)
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
     enforce_eager: bool = False
@@ -191,6 +202,10 @@ class ServerSettings(_Frozen):
     backoff_s: float = Field(default=0.5, ge=0)
     stop_after_failures: int = Field(default=3, ge=1)
     """This many requests in a row that exhaust their retries stop the run (the server is gone); rerun later."""
+    endpoint_cooldown_s: float = Field(default=1.0, gt=0, le=60)
+    """An endpoint whose attempt failed gets no attempts for this long, doubling while it keeps failing (at most
+    60 s); then one attempt probes it. Meanwhile its requests go to the other endpoints at once, so a dead replica
+    among live ones neither loses a sample nor stops the run (``harness.runners.endpoints``)."""
 
 
 class ModelMetadata(_Frozen):
@@ -304,11 +319,12 @@ class ModelConfig(_Frozen):
         """Installed versions of the engine behind the runner (metadata only, nothing imported)."""
         return self.runner_class.engine_version()
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self, engine_version: str | None = None) -> dict[str, Any]:
         """What makes two outputs comparable: part of every request key (a stored output is reused only
-        when all of it matches, the engine's version included)."""
+        when all of it matches, the engine's version included). ``engine_version``: another machine's (a shard's,
+        as its manifest records it) instead of this one's."""
         return {
-            "engine_version": self.engine_version(),
+            "engine_version": self.engine_version() if engine_version is None else engine_version,
             "name": self.name,
             "runner": self.runner,
             "model_id": self.model_id,

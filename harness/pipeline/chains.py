@@ -10,7 +10,7 @@ from typing import Any
 from harness.errors import OnkobenchError
 from harness.records import stable_hash
 from harness.registry import Registry
-from harness.store import RunManifest, RunStore, run_manifests
+from harness.store import RunManifest, RunStore, refuse_shard, run_manifests
 from harness.config.tasks import Task, Variant
 from harness.data import Sample, TaskData
 
@@ -92,6 +92,7 @@ def resolve_chain(task: Task, chain: str | None, runs_dir: Path, fingerprint: st
     if not store.exists() or not store.has_scores():
         raise OnkobenchError(f"{store.folder}: not a finished run folder (needs its manifest and scores)")
     manifest = store.read_manifest()
+    refuse_shard(manifest.shard, store.folder, "a chained step")
     if manifest.task != task.upstream.task:
         raise OnkobenchError(f"{store.folder}: a run of {manifest.task}, but {task.name} builds on {task.upstream.task}")
     return ChainSource(store.folder)

@@ -15,8 +15,9 @@ from harness.config.tasks import Task, Variant, load_task
 from harness.data import TaskData, load_task_data
 from harness.errors import OnkobenchError
 from harness.records import stable_hash
-from harness.pipeline.chains import chained_data, resolve_chain
+from harness.pipeline.chains import ChainSource, chained_data, resolve_chain
 from harness.pipeline.run import RunOutcome, run_task_variant
+from harness.pipeline.shards import Shard, split_data
 from harness.pipeline.spec import RunSpec
 from harness.runners import create_runner
 from harness.runners.base import Runner
@@ -117,7 +118,7 @@ def plan_runs(
     return [_plan_task(entry, configs, pack, allow_remote_code) for entry in entries]
 
 
-def _first_samples(data: TaskData, *limits: int | None) -> TaskData:
+def first_samples(data: TaskData, *limits: int | None) -> TaskData:
     """The first samples of ``data`` (``--limit``, a suite entry's ``limit``). The cut data is other data: it gets
     its own fingerprint, so a quick check is never compared with, nor chosen as the upstream of, a run on the whole
     data set (the steps of a chain cut with the same limit still match each other)."""
@@ -127,22 +128,40 @@ def _first_samples(data: TaskData, *limits: int | None) -> TaskData:
     return replace(data, samples=data.samples[:n], fingerprint=stable_hash({"data": data.fingerprint, "first": n}, length=32))
 
 
-def run_specs(planned: PlannedTask, limit: int | None, runs_dir: Path) -> Iterator[RunSpec]:
-    """The runs of one planned task: model by model, chain by chain, variant by variant.
+def _chain_source(planned: PlannedTask, chain: str, runs_dir: Path, base: TaskData, model: str,
+                  shard: Shard | None) -> ChainSource:
+    try:
+        return resolve_chain(planned.task, chain, runs_dir, base.fingerprint, model)
+    except OnkobenchError as err:
+        if shard is None:
+            raise
+        raise OnkobenchError(f"{err} (a shard builds a chained step on the whole previous step, never on a shard of "
+                             "it: merge that step's shards with `onkobench merge`, then rerun this shard with "
+                             "--runs MERGED_DIR)") from None
+
+
+def run_specs(planned: PlannedTask, limit: int | None, runs_dir: Path, shard: Shard | None = None) -> Iterator[RunSpec]:
+    """The runs of one planned task: model by model, chain by chain, variant by variant; with ``shard``, each run
+    on that shard's part of its samples (split after the limit and the chain, so a shard of a chained step builds on
+    the whole previous step).
 
     Lazy on purpose: a chained step's source (``best``) is resolved from the runs finished before it.
     """
-    base = _first_samples(load_task_data(planned.task, planned.data_path), limit, planned.limit)
+    base = first_samples(load_task_data(planned.task, planned.data_path), limit, planned.limit)
     for config, config_dir in planned.models:
         # a prompt-free baseline gives the same answers for every variant: run it once
         variants = planned.variants if config.uses_prompt else planned.variants[:1]
         for chain in planned.chains or (None,):
             # resolved once per chain and model: every variant builds on the same previous run
-            source = None if chain is None else resolve_chain(planned.task, chain, runs_dir, base.fingerprint, config.name)
+            source = None if chain is None else _chain_source(planned, chain, runs_dir, base, config.name, shard)
             for variant in variants:
                 data = base if source is None else chained_data(planned.task, variant, base, source)
+                record = None
+                if shard is not None:
+                    first = min((x for x in (limit, planned.limit) if x is not None), default=None)
+                    data, record = split_data(data, shard, first, config.engine_version())
                 yield RunSpec(planned.task, variant, config, data, config_dir, planned.prompt_pack,
-                              variant.name not in planned.not_in_pack)
+                              variant.name not in planned.not_in_pack, record)
 
 
 class RunnerPool:
@@ -169,15 +188,16 @@ class RunnerPool:
 
 def run_plan(
     plan: Sequence[PlannedTask], out_dir: Path, limit: int | None = None, progress: bool = True,
-    runs_dir: Path | None = None, wait: bool = False,
+    runs_dir: Path | None = None, wait: bool = False, shard: Shard | None = None,
 ) -> Iterator[RunOutcome]:
     """Task by task in plan order (a chained step needs the previous step's runs); runners are reused.
 
-    ``wait``: a run folder another run is writing is waited for instead of an error."""
+    ``wait``: a run folder another run is writing is waited for instead of an error. ``shard``: run only that
+    shard's samples of every run (``harness.pipeline.shards``)."""
     pool = RunnerPool(config for planned in plan for config, _ in planned.models)
     try:
         for planned in plan:
-            for spec in run_specs(planned, limit, runs_dir or out_dir):
+            for spec in run_specs(planned, limit, runs_dir or out_dir, shard):
                 yield run_task_variant(spec, out_dir, partial(pool.get, spec), progress=progress, wait=wait)
     finally:
         pool.close()

@@ -15,7 +15,8 @@ from harness.provenance import provenance, utc_now
 from harness.records import Request, Response
 from harness.runners.base import Runner
 from harness.scoring.run import score_stored
-from harness.store import RunManifest, RunStore, RunSummary
+from harness.errors import OnkobenchError
+from harness.store import RunManifest, RunStore, RunSummary, ShardRecord
 from harness.config.tasks import Task, Variant
 from harness.data import TaskData, training_split
 
@@ -88,7 +89,7 @@ def dataset_record(task: Task, data: TaskData) -> dict[str, Any]:
 def build_manifest(
     run_id: str, task: Task, variant: Variant | None, config: ModelConfig, data: TaskData, engine: dict[str, Any],
     started_at: str, renderer: PromptRenderer | None = None, finished_at: str | None = None,
-    prompt_pack: dict[str, Any] | None = None,
+    prompt_pack: dict[str, Any] | None = None, shard: ShardRecord | None = None,
 ) -> RunManifest:
     """The run's manifest; without a renderer (outputs scored from a file) there is no prompt or generation,
     and without a variant the run is recorded under ``EXTERNAL_VARIANT``."""
@@ -103,6 +104,7 @@ def build_manifest(
         dataset=dataset_record(task, data),
         upstream=data.chain,
         prompt_pack=prompt_pack,
+        shard=shard,
         prompt_template_hash=renderer.template_hash() if renderer else "",
         shot_ids=[str(s["id"]) for s in renderer.shots] if renderer else [],
         generation=generation,
@@ -141,13 +143,14 @@ def _run_locked(
     done = store.response_index().done()
     pending = [r for r in requests if r.key not in done]
     previous = store.read_manifest() if store.exists() else None
+    _check_same_part(store, previous, spec)
     started_at = previous.started_at if previous else utc_now()
     engine: dict[str, Any] = previous.engine if previous else {}
     if any(r.skip_answer is None for r in pending):
         runner = get_runner()
         engine = runner.describe()
     manifest = build_manifest(run_id, task, variant, config, spec.data, engine, started_at, renderer,
-                              prompt_pack=spec.prompt_pack_record)
+                              prompt_pack=spec.prompt_pack_record, shard=spec.shard)
     store.write_manifest(manifest)
     skipped = [r for r in pending if r.skip_answer is not None]
     store.append_responses(_response_row(r, _skipped_response(r)) for r in skipped)
@@ -159,6 +162,20 @@ def _run_locked(
     summary = finish_run(store, manifest, spec, requests)
     return RunOutcome(store.folder, summary, n_generated=len(pending), n_reused=len(requests) - len(pending),
                       n_quarantined=quarantined)
+
+
+def _part(shard: ShardRecord | None) -> str:
+    return f"shard {shard.label}" if shard else "the whole run"
+
+
+def _check_same_part(store: RunStore, previous: RunManifest | None, spec: RunSpec) -> None:
+    """Refuse to write one shard into a folder holding another shard or a whole run (or the reverse): the merge
+    reads a shard folder as holding that shard's samples only."""
+    before = (previous.shard.index, previous.shard.count) if previous and previous.shard else None
+    now = (spec.shard.index, spec.shard.count) if spec.shard else None
+    if previous is not None and before != now:
+        raise OnkobenchError(f"{store.folder}: holds {_part(previous.shard)}, not {_part(spec.shard)}; give each "
+                             "shard (and the whole run) its own --out folder")
 
 
 def _generate_into(store: RunStore, runner: Runner, pending: Sequence[Request], progress: bool, desc: str) -> None:

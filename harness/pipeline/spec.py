@@ -10,6 +10,7 @@ from harness.config.models import ModelConfig
 from harness.config.prompt_packs import PromptPack
 from harness.config.tasks import Task, Variant
 from harness.data import TaskData
+from harness.store import ShardRecord
 
 
 def run_id_for(task: str, variant: str, model: str, chain_tag: str | None = None, pack_tag: str | None = None) -> str:
@@ -37,6 +38,8 @@ class RunSpec:
     """The prompt pack the task was loaded with; its templates come before the task folder's. Part of the run id."""
     variant_in_pack: bool = True
     """False when the pack has no wording for this variant, so the task's own turns are used (recorded in the run)."""
+    shard: ShardRecord | None = None
+    """Set for one shard of the run (``--shard i/n``): ``data`` is then the shard's part; the record names the whole."""
 
     @property
     def prompts_dir(self) -> Path | None:

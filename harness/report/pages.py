@@ -13,7 +13,7 @@ import numpy as np
 from harness.errors import OnkobenchError
 from harness.stats import PairedComparison, holm_adjust, paired_unit_comparisons, ranks_with_ties
 from harness.results import PairedUnits, PublishedResult, Reproduction, ResultSummary, read_result, run_units
-from harness.store import MetricEstimate, ModelSummary, RunStore, is_summary_file, run_folders_under
+from harness.store import MetricEstimate, ModelSummary, RunStore, is_summary_file, refuse_shard, run_folders_under
 from harness.verification import standing_reproduction
 
 
@@ -231,7 +231,9 @@ def load_rows(paths: list[Path]) -> list[Row]:
             rows.append(Row(published, None))
             continue
         for folder in run_folders_under(path):
-            rows.append(Row(RunStore(folder).read_summary(), folder))
+            summary = RunStore(folder).read_summary()
+            refuse_shard(summary.shard, folder, "the report")
+            rows.append(Row(summary, folder))
         for result_path in sorted(path.rglob("*.json")) if path.is_dir() else []:
             if not is_summary_file(result_path) and result_path.parent.name != "static":
                 if (published := read_result(result_path)) is not None:

@@ -59,6 +59,27 @@ def _signed(value: float) -> str:
     return f"{points + 0.0:+.1f}"
 
 
+def _engine_layout(engine: Any) -> str:
+    """How a run's engine was spread, for the table: ``TP 2 · DP 1 · ray``-like sizes above 1 (vLLM), ``3 replicas``
+    (several servers); empty for one device. Read from a result file, so any shape gives a string."""
+    if not isinstance(engine, dict):
+        return ""
+    parts = []
+    parallel = engine.get("parallel")
+    if isinstance(parallel, dict):
+        for field, short in (("tensor_parallel_size", "TP"), ("pipeline_parallel_size", "PP"), ("data_parallel_size", "DP")):
+            size = parallel.get(field)
+            if type(size) is int and size > 1:
+                parts.append(f"{short} {size}")
+        backend = parallel.get("executor_backend_used") or parallel.get("distributed_executor_backend")
+        if parts and isinstance(backend, str):
+            parts.append(backend[:40])
+    replicas = engine.get("replicas")
+    if type(replicas) is int and replicas > 1:
+        parts.append(f"{replicas} replicas")
+    return " · ".join(parts)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
 
@@ -75,6 +96,7 @@ def _environment() -> jinja2.Environment:
     env.filters["seconds"] = _seconds
     env.filters["tick_seconds"] = _tick_seconds
     env.filters["slug"] = _slug
+    env.filters["engine_layout"] = _engine_layout
     env.filters["signed"] = _signed
     env.filters["tojson_compact"] = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True)
     return env

@@ -1,10 +1,10 @@
 """OpenAI-compatible chat completions (``vllm serve`` and others): bounded concurrency, retries with
-backoff on timeouts, resets and 5xx, several base URLs shared round-robin, client-side latency, a total
-deadline per attempt, and replies read defensively (a reply of the wrong shape is a failed request)."""
+backoff on timeouts, resets and 5xx, several base URLs (replicas) shared round-robin with a failing one left
+out for a while, client-side latency, a total deadline per attempt, and replies read defensively (a reply of
+the wrong shape is a failed request)."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import random
 import threading
@@ -19,6 +19,7 @@ from harness.errors import OnkobenchError, RunnerUnavailableError
 from harness.config.models import ModelConfig, redact_url
 from harness.records import Request, Response
 from harness.runners.base import Runner
+from harness.runners.endpoints import EndpointPool
 from harness.runners.reasoning import split_reasoning
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -220,13 +221,13 @@ class OpenAIRunner(Runner):
         self.client = httpx.Client(timeout=self.server.timeout_s, limits=limits)
         bound_total_time(self.client)
         self.httpx = httpx
-        self._next = itertools.count()
+        self.pool = EndpointPool(len(self.urls), self.server.endpoint_cooldown_s)
         self._lock = threading.Lock()
         self._rng = random.Random(0)
 
     def describe(self) -> dict[str, Any]:
         return {"engine": "openai-compatible", "endpoints": [redact_url(u) for u in self.urls],  # recorded: no secrets
-                "served_model_name": self.model_name, "max_concurrency": self.server.max_concurrency,
+                "replicas": len(self.urls), "served_model_name": self.model_name, "max_concurrency": self.server.max_concurrency,
                 "httpx": self.httpx.__version__}
 
     def close(self) -> None:
@@ -250,13 +251,8 @@ class OpenAIRunner(Runner):
             body["structured_outputs"] = {"regex": request.structured_regex}
         return body
 
-    def _endpoint(self) -> int:
-        with self._lock:
-            return next(self._next) % len(self.urls)
-
-    def _attempt(self, request: Request) -> Response:
-        """One HTTP request, all of it (connect, send, the whole reply) within ``timeout_s``."""
-        index = self._endpoint()
+    def _attempt(self, request: Request, index: int) -> Response:
+        """One HTTP request to endpoint ``index``, all of it (connect, send, the whole reply) within ``timeout_s``."""
         start = time.perf_counter()
         _DEADLINE.at = deadline = time.monotonic() + self.server.timeout_s
         try:
@@ -297,17 +293,24 @@ class OpenAIRunner(Runner):
         )
 
     def complete(self, request: Request) -> Response:
-        """One request with retries; after the last failed attempt a Response with ``error`` set."""
+        """One request with retries; after the last failed attempt a Response with ``error`` set. A failed
+        attempt leaves its endpoint out for a while; the next attempt goes at once to another endpoint that is
+        up (a dead replica among live ones costs no sample and no wait), and backs off only while none is."""
         last = ""
         for attempt in range(self.server.max_retries + 1):
+            index, picked_at = self.pool.pick()
             try:
-                return self._attempt(request)
+                response = self._attempt(request, index)
             except _Retryable as err:
                 last = str(err)
-                if attempt < self.server.max_retries:
+                self.pool.failed(index, picked_at)
+                if attempt < self.server.max_retries and not self.pool.any_up():
                     with self._lock:
                         jitter = self._rng.uniform(0, self.server.backoff_s)
                     time.sleep(self.server.backoff_s * 2**attempt + jitter)
+                continue
+            self.pool.answered(index)
+            return response
         return Response(key=request.key, text="", error=f"{GAVE_UP} {self.server.max_retries + 1} attempts: {last}")
 
     def generate(self, requests: Sequence[Request]) -> Iterator[Response]:

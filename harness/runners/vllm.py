@@ -55,6 +55,19 @@ class VLLMRunner(Runner):
     """The completion prompt format of a base model (None: chat through the chat template)."""
 
     @classmethod
+    def check_config(cls, config: ModelConfig) -> None:
+        super().check_config(config)
+        if config.engine.data_parallel_size > 1:
+            # vLLM 0.32: LLM(data_parallel_size > 1) raises "not supported for single-process usage" (outside
+            # torchrun's external_launcher and TPUs); its offline answer is one process per copy, each given its
+            # share of the prompts by the caller, i.e. a scheduler of our own. tests/test_vllm_runner.py checks
+            # that vLLM still refuses it, so this refusal is lifted when vLLM's LLM learns data parallelism.
+            raise ValueError(
+                f"engine.data_parallel_size {config.engine.data_parallel_size}: vLLM's offline engine (runner "
+                "'vllm') runs one copy of the model per process; for several copies use runner 'openai' over "
+                "`vllm serve --data-parallel-size N` or N `vllm serve` replicas (docs/scale-out.md)")
+
+    @classmethod
     def engine_key(cls, config: ModelConfig) -> str | None:
         """What the loaded engine depends on; adapter, reasoning and template arguments go per request,
         so configs differing only in those share one engine."""
@@ -75,6 +88,12 @@ class VLLMRunner(Runner):
         self.config = config
         self.vllm = vllm
         engine = config.engine
+        if engine.distributed_executor_backend == "ray":
+            from importlib.util import find_spec
+
+            if find_spec("ray") is None:  # vLLM would fail later, inside engine start, with a traceback
+                raise OnkobenchError(f"model {config.name}: engine.distributed_executor_backend: ray needs the ray "
+                                     "package on every node: pip install 'ray[default]' (docs/scale-out.md)")
         if engine.kv_cache_space_gb is not None:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(int(engine.kv_cache_space_gb)))
         model, tokenizer, revision, self.weights = self._model_location(config, config_dir)
@@ -86,6 +105,8 @@ class VLLMRunner(Runner):
             "quantization": config.quantization,
             "tensor_parallel_size": engine.tensor_parallel_size,
             "pipeline_parallel_size": engine.pipeline_parallel_size,
+            "data_parallel_size": engine.data_parallel_size,
+            "distributed_executor_backend": engine.distributed_executor_backend,  # None: vLLM chooses
             "gpu_memory_utilization": engine.gpu_memory_utilization,
             "enforce_eager": engine.enforce_eager,
             "enable_prefix_caching": engine.enable_prefix_caching,
@@ -161,6 +182,22 @@ class VLLMRunner(Runner):
             "engine": "vllm", "vllm": self.vllm.__version__, "torch": torch.__version__, "device": device,
             "batch_invariant": os.environ.get("VLLM_BATCH_INVARIANT"), "prefix_caching": self.config.engine.enable_prefix_caching,
             "prompt_format": self.config.prompt_format, **({"weights": self.weights} if self.weights else {}),
+            "parallel": self._parallel_layout(),
+        }
+
+    def _parallel_layout(self) -> dict[str, Any]:
+        """How the engine is spread over devices: the sizes given to vLLM, the executor backend the config asked
+        for, and the one vLLM used (it picks one when the config leaves it open; None where the engine does not
+        say: a single process may have none)."""
+        engine = self.config.engine
+        parallel = getattr(getattr(getattr(self.llm, "llm_engine", None), "vllm_config", None), "parallel_config", None)
+        used = getattr(parallel, "distributed_executor_backend", None)
+        return {
+            "tensor_parallel_size": engine.tensor_parallel_size, "pipeline_parallel_size": engine.pipeline_parallel_size,
+            "data_parallel_size": engine.data_parallel_size,
+            "distributed_executor_backend": engine.distributed_executor_backend,
+            # vLLM also takes an Executor class here; only its name is recorded
+            "executor_backend_used": used if used is None or isinstance(used, str) else getattr(used, "__name__", repr(used)),
         }
 
     def close(self) -> None:

@@ -84,6 +84,7 @@ def summarize(manifest: RunManifest, task: Task, table: ScoreTable, responses: R
         dataset=manifest.dataset,
         upstream=manifest.upstream,
         prompt_pack=manifest.prompt_pack,
+        shard=manifest.shard,
         primary_metric=task.primary_metric,
         metrics={name: estimate.to_dict() for name, estimate in metrics.items()},
         metric_order=list(task.metrics),

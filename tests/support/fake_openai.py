@@ -63,18 +63,39 @@ def run_with_openai_runner(task_file: Path, out: Path, cfg: "ModelConfig", varia
 
 class FakeOpenAI(LocalServer):
     """``faults`` maps a fault name to how many times it happens per distinct prompt before success:
-    ``http500``, ``reset`` (connection closed), ``truncated`` (half a JSON body), ``slow`` (sleep ``slow_s``)."""
+    ``http500``, ``reset`` (connection closed), ``truncated`` (half a JSON body), ``slow`` (sleep ``slow_s``).
+
+    ``die_after``: the server dies when request number ``die_after + 1`` arrives, as a killed process does: that
+    request and those still being answered get no reply (their connections are closed), and the port refuses
+    every later connection."""
 
     def __init__(self, answer: Answer = echo_code, faults: dict[str, int] | None = None, slow_s: float = 0.0,
-                 reasoning_field: str = "reasoning") -> None:
+                 reasoning_field: str = "reasoning", die_after: int | None = None) -> None:
         self.answer = answer
         self.faults = faults or {}
         self.slow_s = slow_s
         self.reasoning_field = reasoning_field
+        self.die_after = die_after
+        self.received = 0
+        self.dead = threading.Event()
         self.attempts: Counter[str] = Counter()
         self.served: list[str] = []
         self.lock = threading.Lock()
         super().__init__(self._handler())
+
+    def _dies_now(self) -> bool:
+        """Counts a request; True once the server is dead (it dies on request ``die_after + 1``)."""
+        with self.lock:
+            self.received += 1
+            if self.die_after is not None and self.received > self.die_after and not self.dead.is_set():
+                self.dead.set()
+                # shutdown() waits for the accept loop, which this handler thread is not: close the port beside it
+                threading.Thread(target=self._close_port, daemon=True).start()
+        return self.dead.is_set()
+
+    def _close_port(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
     def _fault_for(self, prompt: str) -> str | None:
         with self.lock:
@@ -96,6 +117,9 @@ class FakeOpenAI(LocalServer):
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if server._dies_now():
+                    self.connection.close()
+                    return
                 prompt = json.dumps(body["messages"], ensure_ascii=False)
                 fault = server._fault_for(prompt)
                 if fault == "reset":
@@ -117,6 +141,9 @@ class FakeOpenAI(LocalServer):
                 }).encode("utf-8")
                 if fault == "truncated":
                     payload = payload[: len(payload) // 2]
+                if server.dead.is_set():  # died while this reply was being made: it never leaves
+                    self.connection.close()
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
