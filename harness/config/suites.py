@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from harness.config.io import REPO_ROOT, named_file, read_yaml_mapping, validated
 
@@ -13,6 +13,13 @@ SUITES_DIR = REPO_ROOT / "leaderboards" / "suites"
 
 class SuiteTask(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="after")
+    def _synthetic_needs_data(self) -> "SuiteTask":
+        if self.synthetic and self.data is None:
+            raise ValueError("synthetic: true describes the entry's own data file; give data: too (a task's "
+                             "own data set is marked in the task)")
+        return self
 
     task: str
     variants: tuple[str, ...] | None = None
@@ -25,6 +32,9 @@ class SuiteTask(BaseModel):
     """For a chained step: ``best``, ``own-best``, ``gold`` or run folders; one set of runs each."""
     data: str | None = None
     """A local copy of the dataset, relative to the suite file."""
+    synthetic: bool = False
+    """That local ``data`` is synthetic (e.g. the demo snippets in place of a private set): its results are marked
+    so and shown with the synthetic tables, never ranked with real data."""
     limit: int | None = None
     """Only the first N samples of this task (a quick sample of a large set)."""
 

@@ -34,6 +34,8 @@ class PlanEntry:
     data_path: Path | None
     chains: tuple[str, ...] = ()
     limit: int | None = None
+    synthetic_data: bool = False
+    """The entry's data file is synthetic, whatever the task's own data set is."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,8 @@ def _suite_entries(suite_name: str, models: Sequence[str], data_path: Path | Non
         chosen = models or (e.models if e.models is not None else suite.models)
         # --data replaces every task's data: the steps of a suite share one dataset
         path = data_path or (confined_path(suite_path.parent, e.data, f"{suite_path}: tasks.data") if e.data else None)
-        entries.append(PlanEntry(e.task, e.variants, tuple(dict.fromkeys([*chosen, *e.baselines])), path, e.chain, e.limit))
+        entries.append(PlanEntry(e.task, e.variants, tuple(dict.fromkeys([*chosen, *e.baselines])), path, e.chain,
+                                 e.limit, synthetic_data=e.synthetic and not data_path))
     return entries
 
 
@@ -81,6 +84,9 @@ def _plan_task(
     if not entry.models:
         raise OnkobenchError(f"no model for task {entry.task} (--model NAME or models in the suite)")
     task = load_task(entry.task)
+    if entry.synthetic_data:
+        # a task run on synthetic data is a synthetic result (a private flag stays: it only ever adds checks)
+        task = task.model_copy(update={"dataset": task.dataset.model_copy(update={"synthetic": True})})
     gaps = variants_not_in_pack(task, pack.folder) if pack else {}
     task = apply_prompt_pack(task, pack.folder if pack else None)
     names = [v for name in entry.variants for v in task.expand_variant(name)] if entry.variants else list(task.variants)
