@@ -145,8 +145,10 @@ def list_command(kind: str) -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.option("--wait", is_flag=True,
               help="When another run is writing the same run folder, wait for it to finish instead of exiting.")
+@click.option("--score-workers", type=click.IntRange(min=1), default=None,
+              help="Processes that score the stored outputs (default: 1 below 50,000 samples, else one per core).")
 def run_command(suite_name, task_name, variants, models, out_dir, data_path, prompts_dir, chains, gold, runs_dir, limit,
-                trust_remote_code, no_progress, wait) -> None:
+                trust_remote_code, no_progress, wait, score_workers) -> None:
     """Run models on tasks; an interrupted run continues where it stopped when rerun."""
     from harness.pipeline.plan import plan_runs, run_plan
     from harness.store import RunStore
@@ -158,7 +160,8 @@ def run_command(suite_name, task_name, variants, models, out_dir, data_path, pro
             click.echo(f"warning: prompt pack {planned.prompt_pack.name}: no wording for {planned.task.name} variant "
                        f"{variant} ({reason}); onkobench's own wording is used, and the run records it "
                        f"(prompt_pack.variant_in_pack: false)", err=True)
-    for outcome in run_plan(plan, out_dir, limit=limit, progress=not no_progress, runs_dir=runs_dir, wait=wait):
+    for outcome in run_plan(plan, out_dir, limit=limit, progress=not no_progress, runs_dir=runs_dir, wait=wait,
+                            score_workers=score_workers):
         if outcome.n_quarantined:
             click.echo(f"warning: {outcome.n_quarantined} unreadable line(s) of the stored responses moved to "
                        f"{RunStore(outcome.folder).quarantine_path}; their samples were run again", err=True)
@@ -181,7 +184,10 @@ def run_command(suite_name, task_name, variants, models, out_dir, data_path, pro
 @click.option("--variant", default=None, help="The prompt variant that produced the outputs (needed with --lm-eval-samples).")
 @click.option("--name", "model_name", default=None, help="Model name for the result (default: the outputs file's stem).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
-def score_command(task_name, data_path, outputs_path, lmeval_samples, variant, model_name, out_dir) -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes that score chunks of samples (default: 1 below 50,000 samples, else one per core); "
+                   "the files are the same for any number.")
+def score_command(task_name, data_path, outputs_path, lmeval_samples, variant, model_name, out_dir, workers) -> None:
     """Score outputs produced elsewhere; prints and writes the same metrics as a run."""
     from harness.data import load_task_data
     from harness.pipeline.outputs_file import score_outputs_file
@@ -201,7 +207,7 @@ def score_command(task_name, data_path, outputs_path, lmeval_samples, variant, m
         records = iter_lmeval_records(lmeval_samples, LmEvalBridge(task, variant))
     source = outputs_path or lmeval_samples
     name = _model_name(model_name, source)
-    outcome = score_outputs_file(task, data, source, out_dir, name, records, variant)
+    outcome = score_outputs_file(task, data, source, out_dir, name, records, variant, workers=workers)
     click.echo(f"{task.name}: {outcome.summary.n_samples} samples, statuses {outcome.summary.status_counts}")
     for metric, est in outcome.summary.metrics.items():
         click.echo(f"  {metric:<28} {_fmt(est)}")

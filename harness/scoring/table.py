@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,55 @@ class ScoreTable:
                 column.append(None)
         self._names = tuple(values) if len(values) == len(self._columns) else None
         self._column_list = [self._columns[name] for name in self._names or ()]
+
+    def extend(self, other: "ScoreTable") -> None:
+        """Append the samples of ``other`` (a chunk scored by itself, perhaps in another process) after these.
+
+        Columns are joined as lists; a column one side lacks is None there, as ``add`` leaves it.
+        """
+        n, added = len(self), len(other)
+        self.status.extend(other.status)
+        self.ids.extend(other.ids)
+        self.cluster.extend(other.cluster)
+        for name, column in other._columns.items():
+            mine = self._columns.get(name)
+            if mine is None:
+                mine = self._columns[name] = [None] * n
+            mine.extend(column)
+        for column in self._columns.values():
+            if len(column) < n + added:
+                column.extend([None] * (n + added - len(column)))
+        self._names = tuple(self._columns)
+        self._column_list = list(self._columns.values())
+        self._arrays.clear()
+        self.__dict__.pop("clusters_unique", None)
+
+    @classmethod
+    def from_columns(
+        cls, ids: list[str], groups: list[str | None] | None, statuses: list[str], values: list[dict[str, Any]],
+    ) -> "ScoreTable":
+        """The table ``add`` builds from these samples one by one (``groups`` None: none has a group), built a column
+        at a time where every sample has the same value names in the same order (the scorer's usual columns)."""
+        table = cls()
+        shapes = set(map(tuple, values))
+        if len(shapes) != 1:
+            for i, sample_id in enumerate(ids):
+                table.add(sample_id, groups[i] if groups is not None else None, statuses[i], values[i])
+            return table
+        names = shapes.pop()
+        intern = table._strings.setdefault
+        table.status = [intern(status, status) for status in statuses]
+        table.ids = list(ids)
+        table.cluster = list(ids) if groups is None else [g if g is not None else i for g, i in zip(groups, ids)]
+        for name in names:
+            column = list(map(itemgetter(name), values))
+            kinds = set(map(type, column))
+            if str in kinds or list in kinds:
+                column = list(map(table._compact, column))
+            table._columns[name] = column
+        table._names = names
+        table._column_list = list(table._columns.values())
+        return table
 
     @classmethod
     def from_samples(cls, samples: Iterable[Any]) -> "ScoreTable":
