@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -96,8 +97,10 @@ def main() -> None:
         result = report(args.folder, args.out)
     else:
         result = read(args.folder)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the scoring workers, joined by now
     result.update(step=args.step, seconds=round(time.perf_counter() - started, 3),
-                  cpu_seconds=round(time.process_time() - started_cpu, 3), peak_mb=round(peak_mb(), 1))
+                  cpu_seconds=round(time.process_time() - started_cpu, 3),
+                  workers_cpu_seconds=round(children.ru_utime + children.ru_stime, 3), peak_mb=round(peak_mb(), 1))
     print(json.dumps(result))
 
 

@@ -69,7 +69,8 @@ def main() -> None:
               f"{scored['seconds']:.2f} s   peak {scored['peak_mb']:.0f} MB (after loading the data set: "
               f"{scored['peak_after_load_mb']:.0f} MB)")
         print(f"ratio scoring / plain read, {workers} worker(s) = {ratio:.1f}  "
-              f"(target <= {TARGET:.0f}: {'met' if ratio <= TARGET else 'missed'})")
+              f"(target <= {TARGET:.0f}: {'met' if ratio <= TARGET else 'missed'})   CPU: main process "
+              f"{scored['cpu_seconds']:.2f} s, workers {scored['workers_cpu_seconds']:.2f} s; reading {read['cpu_seconds']:.2f} s")
     same = len({scored["scores_sha256"] for scored in runs.values()}) == 1
     print(f"scores.jsonl identical for {', '.join(map(str, runs))} worker(s): {'yes' if same else 'NO'}")
     print(f"site from that run: {reported['seconds']:.2f} s   peak {reported['peak_mb']:.0f} MB")

@@ -60,14 +60,14 @@ class _TargetExpression:
         self.source = source
         self.where = where
         # a bare column name (the usual target) is looked up directly: same result, no template context per row
-        self._column = source.strip() if source.strip().isidentifier() and source.strip() not in _JINJA_LITERALS else None
+        self.column = source.strip() if source.strip().isidentifier() and source.strip() not in _JINJA_LITERALS else None
 
     def __call__(self, row: dict[str, Any], source_label: str, index: int | None = None) -> Any:
         """The expression's value on ``row``; an error names the row: ``source_label`` (and ``index``: "row N" of it)."""
-        if self._column is not None:
-            if self._column not in row:
-                raise OnkobenchError(f"{_row_label(source_label, index)}: target {self.source!r}: '{self._column}' is undefined")
-            return row[self._column]
+        if self.column is not None:
+            if self.column not in row:
+                raise OnkobenchError(f"{_row_label(source_label, index)}: target {self.source!r}: '{self.column}' is undefined")
+            return row[self.column]
 
         from jinja2 import UndefinedError
 
@@ -88,6 +88,7 @@ def build_samples(task: Task, rows: list[dict[str, Any]], source_label: str) -> 
     required_columns = task.dataset.required_columns
     required = frozenset(required_columns)
     id_field = task.dataset.id_field
+    column = target.column
     samples: list[Sample] = []
     seen: set[str] = set()
     for index, row in enumerate(rows):
@@ -99,13 +100,16 @@ def build_samples(task: Task, rows: list[dict[str, Any]], source_label: str) -> 
         if id_field is None:
             sample_id = str(index)
         else:
-            if row.get(id_field) in (None, ""):
+            raw_id = row.get(id_field)
+            if raw_id in (None, ""):
                 raise OnkobenchError(f"{_row_label(source_label, index)}: empty id column {id_field!r}")
-            sample_id = str(row[id_field])
+            sample_id = raw_id if type(raw_id) is str else str(raw_id)
         if sample_id in seen:
             raise OnkobenchError(f"{_row_label(source_label, index)}: duplicate sample id {sample_id!r}")
         seen.add(sample_id)
-        samples.append(Sample(sample_id, row, target(row, source_label, index)))  # rows are fresh: no copy
+        # a target naming a column is that column's value (the expression's own error where it is absent)
+        gold = row[column] if column is not None and column in row else target(row, source_label, index)
+        samples.append(Sample(sample_id, row, gold))  # rows are fresh: no copy
     return samples
 
 
@@ -151,7 +155,7 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             number = 0
             for lines in iter(partial(handle.readlines, _BATCH_BYTES), []):
                 rows = quick_loads_many(lines)
-                if rows is not None and all(type(row) is dict for row in rows):
+                if rows is not None and set(map(type, rows)) <= {dict}:
                     yield from rows
                     number += len(lines)
                     continue

@@ -325,7 +325,7 @@ class ResponseReader:
         block = handle.read(end - first)
         lines = block.split(b"\n")[:-1]  # a JSON line holds no raw newline
         self._position = end
-        starts = list(accumulate(map(len, lines), lambda start, length: start + length + 1, initial=first))[:-1]
+        starts = list(accumulate(map((1).__add__, map(len, lines)), initial=first))[:-1]
         if starts != offsets:
             at = dict(zip(starts, lines))
             missing = next((offset for offset in offsets if offset not in at), None)
@@ -371,12 +371,11 @@ class ResponseMirror:
         """Append rows given as columns (``key`` and ``error`` among them; row i: every column's item i)."""
         data = self._encoder.lines(columns)
         # a JSON line holds no raw newline, so the line ends are the newlines
-        starts = accumulate(map(len, data.split(b"\n")[:-1]), lambda start, length: start + length + 1,
-                            initial=self._position)
+        starts = accumulate(map((1).__add__, map(len, data.split(b"\n")[:-1])), initial=self._position)
         keys, errors = columns["key"], columns["error"]
         self.index.offsets.update(zip(keys, starts))  # the latest line of a key counts, as in response_index()
         failed = self.index.failed
-        if failed or any(error is not None for error in errors):
+        if failed or errors.count(None) != len(errors):
             for key, error in zip(keys, errors):
                 if error is not None:
                     failed.add(key)

@@ -19,7 +19,7 @@ from harness.config.models import ModelConfig
 from harness.provenance import utc_now
 from harness.records import stable_hash
 from harness.scoring import chunks as chunking
-from harness.scoring.chunks import Chunk, make_chunk
+from harness.scoring.chunks import Chunk, make_chunk, single_query_chunk
 from harness.scoring.run import write_scored_chunks, write_summary
 from harness.scoring.stages import StageTimes
 from harness.scoring.workers import ScoringPool, scoring_workers
@@ -43,6 +43,11 @@ def iter_output_records(path: Path, known_ids: Mapping[str, Any], required: tupl
 
 def _external_key(sample_id: str) -> str:
     return f"external:{sample_id}"
+
+
+def _external_keys(sample_ids: list[str]) -> list[str]:
+    """``_external_key`` of each id (the dataset's ids are strings)."""
+    return list(map("external:".__add__, sample_ids))
 
 
 class _Line(NamedTuple):
@@ -69,31 +74,28 @@ class _OneLineEach(Mapping[str, tuple[_Line, ...]]):
 
     def single_keys(self, samples: Sequence[Sample]) -> list[str]:
         """The one query key of each of these samples (``chunks_of`` asks for a chunk's keys at once)."""
-        return list(map(_external_key, [sample.id for sample in samples]))
-
-
-def _checked_records(path: Path, by_id: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    """(id, output) of each record of an outputs file, checked as ``iter_output_records`` checks them (same errors),
-    without copying each record."""
-    for number, row in enumerate(iter_jsonl(path), start=1):
-        if "id" not in row or "output" not in row:
-            missing = [key for key in ("id", "output") if key not in row]
-            raise OnkobenchError(f"{path}: record {number}: needs key(s) {', '.join(missing)}")
-        output = row["output"]
-        if not isinstance(output, str):
-            raise OnkobenchError(f"{path}: record {number}: 'output' must be a string")
-        record_id = str(row["id"])
-        if record_id not in by_id:
-            raise OnkobenchError(f"{path}: record {number}: id {record_id!r} is not a sample id of the dataset")
-        yield record_id, output
+        return _external_keys([sample.id for sample in samples])
 
 
 def _single_step_outputs(path: Path, data: TaskData, records: Iterable[dict[str, Any]] | None = None) -> Iterator[tuple[str, str]]:
-    """(sample id, output) of each record: every id a sample's, none twice."""
+    """(sample id, output) of each record of the outputs file (or of ``records``): every record with an ``id`` of a
+    sample and a string ``output`` (the checks of ``iter_output_records``), no id twice; errors name file and record."""
     by_id = data.by_id
-    pairs = ((r["id"], r["output"]) for r in records) if records is not None else _checked_records(path, by_id)
     seen: set[str] = set()
-    for number, (record_id, output) in enumerate(pairs, start=1):
+    if records is not None:
+        rows: Iterable[dict[str, Any]] = records
+    else:
+        rows = iter_jsonl(path)
+    for number, row in enumerate(rows, start=1):
+        if records is None:
+            if "id" not in row or "output" not in row:
+                missing = [key for key in ("id", "output") if key not in row]
+                raise OnkobenchError(f"{path}: record {number}: needs key(s) {', '.join(missing)}")
+            if not isinstance(row["output"], str):
+                raise OnkobenchError(f"{path}: record {number}: 'output' must be a string")
+            record_id = row["id"] if type(row["id"]) is str else str(row["id"])
+        else:
+            record_id = row["id"]  # records made by onkobench (lm-eval's): the sample's own id
         sample = by_id.get(record_id)
         if sample is None:
             raise OnkobenchError(f"{path}: record {number}: id {record_id!r} is not a sample id of the dataset")
@@ -101,7 +103,7 @@ def _single_step_outputs(path: Path, data: TaskData, records: Iterable[dict[str,
         if sample_id in seen:
             raise OnkobenchError(f"{path}: record {number}: id {sample_id!r} appears twice")
         seen.add(sample_id)
-        yield sample_id, output
+        yield sample_id, row["output"]
 
 
 def _chained_step(path: Path, task: Task, data: TaskData) -> tuple[TaskData, dict[str, str]]:
@@ -190,14 +192,17 @@ def _chunks_as_copied(
     for batch in batches:
         with times.timed("write run folder copy of outputs"):
             sample_ids, texts = [sid for sid, _ in batch], [text for _, text in batch]
-            mirror.write({"key": list(map(_external_key, sample_ids)), "sample_id": sample_ids, "text": texts,
+            mirror.write({"key": _external_keys(sample_ids), "sample_id": sample_ids, "text": texts,
                           "error": [None] * len(batch)})
             mirror.flush()  # what the chunks below read
         while start < len(samples):
             with times.timed("prepare chunks"):
                 part = samples[start : start + size]
-                complete = all(map(offsets.__contains__, queries.single_keys(part)))
-                chunk = make_chunk(part, queries, offsets) if complete else None
+                chunk = None
+                if _external_key(part[-1].id) in offsets:  # else (in order or not) the chunk is not complete yet
+                    keys = queries.single_keys(part)
+                    found = list(map(offsets.get, keys))
+                    chunk = single_query_chunk(part, keys, found) if None not in found else None
             if chunk is None:
                 break
             yield chunk

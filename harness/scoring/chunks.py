@@ -81,13 +81,7 @@ def make_chunk(samples: Sequence[Sample], queries: Mapping[str, Sequence[Query]]
     single_keys = getattr(queries, "single_keys", None)
     if single_keys is not None:  # one query per sample, without an item (an outputs file's lines)
         keys = single_keys(samples)
-        offsets = list(map(offsets_of.get, keys))
-        n_queries = [1] * len(keys)
-        if None in offsets:  # samples without a line
-            n_queries = [int(offset is not None) for offset in offsets]
-            keys = [key for key, offset in zip(keys, offsets) if offset is not None]
-            offsets = [offset for offset in offsets if offset is not None]
-        return _chunk_of(samples, n_queries, keys, offsets, None)  # type: ignore[arg-type]
+        return single_query_chunk(samples, keys, list(map(offsets_of.get, keys)))
     n_queries: list[int] = []
     keys: list[str] = []
     offsets: list[int] = []
@@ -103,6 +97,16 @@ def make_chunk(samples: Sequence[Sample], queries: Mapping[str, Sequence[Query]]
                 stored += 1
         n_queries.append(stored)
     return _chunk_of(samples, n_queries, keys, offsets, items if any(item is not None for item in items) else None)
+
+
+def single_query_chunk(samples: Sequence[Sample], keys: list[str], offsets: list[int | None]) -> Chunk:
+    """A chunk of samples with one query each: its key and the offset of its response (None: no response)."""
+    n_queries = [1] * len(keys)
+    if None in offsets:  # samples without a line
+        n_queries = [int(offset is not None) for offset in offsets]
+        keys = [key for key, offset in zip(keys, offsets) if offset is not None]
+        offsets = [offset for offset in offsets if offset is not None]
+    return _chunk_of(samples, n_queries, keys, offsets, None)  # type: ignore[arg-type]
 
 
 def _chunk_of(samples: Sequence[Sample], n_queries: list[int], keys: list[str], offsets: list[int],

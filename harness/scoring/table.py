@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import operator
+from collections import Counter
 from collections.abc import Iterable
 from functools import cached_property
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -135,24 +138,27 @@ class ScoreTable:
 
     def flag(self, name: str) -> np.ndarray:
         """bool(value) per sample; a missing value is False."""
-        return self._cached(f"flag:{name}", lambda: np.fromiter((bool(v) for v in self.values(name)), bool, len(self)))
+        return self._cached(f"flag:{name}", lambda: np.fromiter(map(bool, self.values(name)), bool, len(self)))
 
     def equals(self, name: str, wanted: Any) -> np.ndarray:
-        return self._cached(f"eq:{name}:{wanted}", lambda: np.fromiter((v == wanted for v in self.values(name)), bool, len(self)))
+        return self._cached(f"eq:{name}:{wanted}",
+                            lambda: np.fromiter(map(operator.eq, self.values(name), repeat(wanted)), bool, len(self)))
 
     def present(self, name: str) -> np.ndarray:
-        return self._cached(f"present:{name}", lambda: np.fromiter((v is not None for v in self.values(name)), bool, len(self)))
+        return self._cached(f"present:{name}",
+                            lambda: np.fromiter(map(operator.is_not, self.values(name), repeat(None)), bool, len(self)))
 
     @property
     def ok(self) -> np.ndarray:
-        return self._cached("ok", lambda: np.fromiter((s == OK for s in self.status), bool, len(self)))
+        return self._cached("ok", lambda: np.fromiter(map(operator.eq, self.status, repeat(OK)), bool, len(self)))
 
     @property
     def malformed(self) -> np.ndarray:
-        return self._cached("malformed", lambda: np.fromiter((s in MALFORMED_STATUSES for s in self.status), bool, len(self)))
+        return self._cached("malformed", lambda: np.fromiter(map(MALFORMED_STATUSES.__contains__, self.status), bool, len(self)))
 
     def status_is(self, status: str) -> np.ndarray:
-        return self._cached(f"status:{status}", lambda: np.fromiter((s == status for s in self.status), bool, len(self)))
+        return self._cached(f"status:{status}",
+                            lambda: np.fromiter(map(operator.eq, self.status, repeat(status)), bool, len(self)))
 
     @property
     def na(self) -> np.ndarray:
@@ -170,7 +176,4 @@ class ScoreTable:
         return [c for c, keep in zip(self.cluster, mask) if keep]
 
     def status_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for status in self.status:
-            counts[status] = counts.get(status, 0) + 1
-        return dict(sorted(counts.items()))
+        return dict(sorted(Counter(self.status).items()))
