@@ -98,6 +98,7 @@ def _dumps(value: Any) -> str:
 _CONSTANTS = {None: "null", True: "true", False: "false"}
 _PLAIN_TYPES = frozenset({str, int, type(None)})
 """Types whose equal values are written alike (not bool: True == 1; not float: 0.0 == -0.0; not containers)."""
+_STRING = frozenset({str})
 
 
 class ColumnEncoder:
@@ -154,8 +155,9 @@ class ColumnEncoder:
         return encoded
 
     def _dict(self, value: dict[Any, Any]) -> str:
-        """A dict of strings, integers and None is encoded once per distinct content; any other by json.dumps."""
-        if not _PLAIN_TYPES.issuperset(map(type, value.values())):
+        """A dict of strings, integers and None under string keys is encoded once per distinct content; any other by
+        json.dumps (keys 1, 1.0 and True are equal but written "1", "1.0", "true")."""
+        if not (_PLAIN_TYPES.issuperset(map(type, value.values())) and _STRING.issuperset(map(type, value))):
             return _dumps(value)
         content = (tuple(value), tuple(value.values()))
         text = self._dicts.get(content)

@@ -122,7 +122,7 @@ def test_column_encoder_writes_the_bytes_of_json_line(columns: dict[str, list]) 
 def test_equal_dicts_with_values_of_other_types_are_written_apart() -> None:
     encoder = ColumnEncoder()
     # 1 == True == 1.0 and 0.0 == -0.0 as dict keys; each must keep its own spelling
-    column = [{"a": 1}, {"a": True}, {"a": 1.0}, {"a": 0.0}, {"a": -0.0}, {"a": 1}]
+    column = [{"a": 1}, {"a": True}, {"a": 1.0}, {"a": 0.0}, {"a": -0.0}, {"a": 1}, {1: "x"}, {True: "x"}, {1.0: "x"}]
     assert encoder.lines({"v": column}) == b"".join(json_line({"v": v}) for v in column)
 
 
