@@ -59,7 +59,7 @@ class ScoredChunk:
     table: ScoreTable
     stats: ResponseStats
     seconds: dict[str, float]
-    """Seconds per stage spent on this chunk (in whichever process scored it)."""
+    """CPU seconds per stage spent on this chunk (in whichever process scored it)."""
 
 
 def chunks_of(
