@@ -2,8 +2,11 @@
 
     python benchmarks/large_run.py generate FOLDER --n 500000 [--preamble-chars 600]
     python benchmarks/large_run.py read FOLDER     # read and JSON-decode the files scoring reads (the baseline)
-    python benchmarks/large_run.py score FOLDER    # onkobench's scoring of the outputs file (a run folder)
-    python benchmarks/large_run.py report FOLDER   # the site from that run folder
+    python benchmarks/large_run.py score FOLDER [--workers N] [--out runs]   # onkobench's scoring of the outputs file
+    python benchmarks/large_run.py report FOLDER [--out runs]   # the site from that run folder
+
+``score`` also prints the CPU seconds per stage (``harness.scoring.stages``: the workers' seconds added up) and the
+sha256 of the scores file (the same for any number of workers).
 
 Each step runs alone so that its peak resident set size is its own (tests/test_large_run.py,
 benchmarks/scoring_throughput.py). The catalogue comes from $ONKOBENCH_CATALOGUE_DIR or ../shared/data.
@@ -12,7 +15,9 @@ benchmarks/scoring_throughput.py). The catalogue comes from $ONKOBENCH_CATALOGUE
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -32,7 +37,6 @@ def generate(folder: Path, n: int, preamble_chars: int) -> dict:
 
 
 def read(folder: Path) -> dict:
-    started = time.perf_counter()
     rows = 0
     for name in ("dataset.jsonl", "outputs.jsonl"):
         with (folder / name).open(encoding="utf-8") as handle:
@@ -42,23 +46,35 @@ def read(folder: Path) -> dict:
     return {"rows": rows}
 
 
-def score(folder: Path) -> dict:
+def score(folder: Path, workers: int | None, out: str) -> dict:
+    started = time.process_time()
+    from harness.catalogues import load_catalogue
     from harness.data import load_task_data
     from harness.pipeline.outputs_file import score_outputs_file
     from harness.config.tasks import load_task
+    from harness.scoring.stages import StageTimes
 
-    task = load_task(ICD10_TASK)
-    data = load_task_data(task, folder / "dataset.jsonl")
+    times = StageTimes()
+    times.add("import onkobench", time.process_time() - started)
+    with times.timed("load task + catalogue"):
+        task = load_task(ICD10_TASK)
+        load_catalogue("icd10gm", 2024)
+    with times.timed("data set (read, samples, fingerprint)"):
+        data = load_task_data(task, folder / "dataset.jsonl")
     peak_after_load = peak_mb()
-    outcome = score_outputs_file(task, data, folder / "outputs.jsonl", folder / "runs", "generated")
+    outcome = score_outputs_file(task, data, folder / "outputs.jsonl", folder / out, "generated", workers=workers,
+                                 times=times)
+    scores = outcome.folder / "scores.jsonl"
     return {"peak_after_load_mb": round(peak_after_load, 1), "run": str(outcome.folder),
-            "accuracy": outcome.summary.metrics["accuracy"].value, "n_samples": outcome.summary.n_samples}
+            "accuracy": outcome.summary.metrics["accuracy"].value, "n_samples": outcome.summary.n_samples,
+            "scores_sha256": hashlib.sha256(scores.read_bytes()).hexdigest(),
+            "stage_seconds": {stage: round(seconds, 4) for stage, seconds in times.seconds.items()}}
 
 
-def report(folder: Path) -> dict:
+def report(folder: Path, out: str) -> dict:
     from harness.report.site import build_site
 
-    runs = sorted((folder / "runs").iterdir())
+    runs = sorted((folder / out).iterdir())
     index = build_site(runs, folder / "site")
     return {"index": str(index)}
 
@@ -69,13 +85,22 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--n", type=int, default=500_000)
     parser.add_argument("--preamble-chars", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=None, help="score: worker processes (default: onkobench's choice)")
+    parser.add_argument("--out", default="runs", help="score, report: the runs folder inside FOLDER")
     args = parser.parse_args()
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     if args.step == "generate":
         result = generate(args.folder, args.n, args.preamble_chars)
+    elif args.step == "score":
+        result = score(args.folder, args.workers, args.out)
+    elif args.step == "report":
+        result = report(args.folder, args.out)
     else:
-        result = {"read": read, "score": score, "report": report}[args.step](args.folder)
-    result.update(step=args.step, seconds=round(time.perf_counter() - started, 3), peak_mb=round(peak_mb(), 1))
+        result = read(args.folder)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the scoring workers, joined by now
+    result.update(step=args.step, seconds=round(time.perf_counter() - started, 3),
+                  cpu_seconds=round(time.process_time() - started_cpu, 3),
+                  workers_cpu_seconds=round(children.ru_utime + children.ru_stime, 3), peak_mb=round(peak_mb(), 1))
     print(json.dumps(result))
 
 

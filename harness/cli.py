@@ -159,8 +159,10 @@ def _shard_option(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option("--shard", callback=_shard_option, metavar="I/N",
               help="Run only shard I of N (1-based) of every run's samples, split by sample id; join the shards' --out "
                    "folders with `onkobench merge`.")
+@click.option("--score-workers", type=click.IntRange(min=1), default=None,
+              help="Processes that score the stored outputs (default: 1 below 50,000 samples, else one per core).")
 def run_command(suite_name, task_name, variants, models, out_dir, data_path, prompts_dir, chains, gold, runs_dir, limit,
-                trust_remote_code, no_progress, wait, shard) -> None:
+                trust_remote_code, no_progress, wait, shard, score_workers) -> None:
     """Run models on tasks; an interrupted run continues where it stopped when rerun."""
     from harness.pipeline.plan import plan_runs, run_plan
     from harness.store import RunStore
@@ -174,7 +176,7 @@ def run_command(suite_name, task_name, variants, models, out_dir, data_path, pro
                        f"(prompt_pack.variant_in_pack: false)", err=True)
     part = f" shard {shard}" if shard else ""
     for outcome in run_plan(plan, out_dir, limit=limit, progress=not no_progress, runs_dir=runs_dir, wait=wait,
-                            shard=shard):
+                            shard=shard, score_workers=score_workers):
         if outcome.n_quarantined:
             click.echo(f"warning: {outcome.n_quarantined} unreadable line(s) of the stored responses moved to "
                        f"{RunStore(outcome.folder).quarantine_path}; their samples were run again", err=True)
@@ -218,7 +220,10 @@ def merge_command(shard_dirs, out_dir, data_path, prompts_dir, runs_dir) -> None
 @click.option("--variant", default=None, help="The prompt variant that produced the outputs (needed with --lm-eval-samples).")
 @click.option("--name", "model_name", default=None, help="Model name for the result (default: the outputs file's stem).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
-def score_command(task_name, data_path, outputs_path, lmeval_samples, variant, model_name, out_dir) -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes that score chunks of samples (default: 1 below 50,000 samples, else one per core); "
+                   "the files are the same for any number.")
+def score_command(task_name, data_path, outputs_path, lmeval_samples, variant, model_name, out_dir, workers) -> None:
     """Score outputs produced elsewhere; prints and writes the same metrics as a run."""
     from harness.data import load_task_data
     from harness.pipeline.outputs_file import score_outputs_file
@@ -238,7 +243,7 @@ def score_command(task_name, data_path, outputs_path, lmeval_samples, variant, m
         records = iter_lmeval_records(lmeval_samples, LmEvalBridge(task, variant))
     source = outputs_path or lmeval_samples
     name = _model_name(model_name, source)
-    outcome = score_outputs_file(task, data, source, out_dir, name, records, variant)
+    outcome = score_outputs_file(task, data, source, out_dir, name, records, variant, workers=workers)
     click.echo(f"{task.name}: {outcome.summary.n_samples} samples, statuses {outcome.summary.status_counts}")
     for metric, est in outcome.summary.metrics.items():
         click.echo(f"  {metric:<28} {_fmt(est)}")

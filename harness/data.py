@@ -8,13 +8,14 @@ import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from harness.errors import DataRevisionWarning, OnkobenchError
+from harness.jsonl import quick_loads, quick_loads_many
 from harness.records import file_sha256, stable_hash_of_rows
 from harness.catalogues.codes import first_icd10_code
 from harness.config.tasks import Task
@@ -59,45 +60,56 @@ class _TargetExpression:
         self.source = source
         self.where = where
         # a bare column name (the usual target) is looked up directly: same result, no template context per row
-        self._column = source.strip() if source.strip().isidentifier() and source.strip() not in _JINJA_LITERALS else None
+        self.column = source.strip() if source.strip().isidentifier() and source.strip() not in _JINJA_LITERALS else None
 
-    def __call__(self, row: dict[str, Any], row_label: str) -> Any:
+    def __call__(self, row: dict[str, Any], source_label: str, index: int | None = None) -> Any:
+        """The expression's value on ``row``; an error names the row: ``source_label`` (and ``index``: "row N" of it)."""
+        if self.column is not None:
+            if self.column not in row:
+                raise OnkobenchError(f"{_row_label(source_label, index)}: target {self.source!r}: '{self.column}' is undefined")
+            return row[self.column]
+
         from jinja2 import UndefinedError
-
-        if self._column is not None:
-            if self._column not in row:
-                raise OnkobenchError(f"{row_label}: target {self.source!r}: '{self._column}' is undefined")
-            return row[self._column]
 
         try:
             return self._expr(**row)
         except UndefinedError as err:
-            raise OnkobenchError(f"{row_label}: target {self.source!r}: {err.message}") from None
+            raise OnkobenchError(f"{_row_label(source_label, index)}: target {self.source!r}: {err.message}") from None
+
+
+def _row_label(source_label: str, index: int | None) -> str:
+    return source_label if index is None else f"{source_label}: row {index}"
 
 
 def build_samples(task: Task, rows: list[dict[str, Any]], source_label: str) -> list[Sample]:
     """Turn dataset rows into Samples: id, fields, target; errors name the row."""
     target = _TargetExpression(task.target, task.name)
     keep = _TargetExpression(task.dataset.keep_if, task.name) if task.dataset.keep_if else None
+    required_columns = task.dataset.required_columns
+    required = frozenset(required_columns)
+    id_field = task.dataset.id_field
+    column = target.column
     samples: list[Sample] = []
     seen: set[str] = set()
     for index, row in enumerate(rows):
-        label = f"{source_label}: row {index}"
-        if keep is not None and not keep(row, label):
+        if keep is not None and not keep(row, source_label, index):
             continue
-        missing = [c for c in task.dataset.required_columns if c not in row]
-        if missing:
-            raise OnkobenchError(f"{label}: missing column(s) {', '.join(missing)}")
-        if task.dataset.id_field is None:
+        if not row.keys() >= required:
+            missing = [c for c in required_columns if c not in row]
+            raise OnkobenchError(f"{_row_label(source_label, index)}: missing column(s) {', '.join(missing)}")
+        if id_field is None:
             sample_id = str(index)
         else:
-            if row.get(task.dataset.id_field) in (None, ""):
-                raise OnkobenchError(f"{label}: empty id column {task.dataset.id_field!r}")
-            sample_id = str(row[task.dataset.id_field])
+            raw_id = row.get(id_field)
+            if raw_id in (None, ""):
+                raise OnkobenchError(f"{_row_label(source_label, index)}: empty id column {id_field!r}")
+            sample_id = raw_id if type(raw_id) is str else str(raw_id)
         if sample_id in seen:
-            raise OnkobenchError(f"{label}: duplicate sample id {sample_id!r}")
+            raise OnkobenchError(f"{_row_label(source_label, index)}: duplicate sample id {sample_id!r}")
         seen.add(sample_id)
-        samples.append(Sample(id=sample_id, fields=row, target=target(row, label)))  # rows are fresh: no copy
+        # a target naming a column is that column's value (the expression's own error where it is absent)
+        gold = row[column] if column is not None and column in row else target(row, source_label, index)
+        samples.append(Sample(sample_id, row, gold))  # rows are fresh: no copy
     return samples
 
 
@@ -140,22 +152,44 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     bytes and decoded one by one, so the error names the line, not an offset inside a read buffer)."""
     try:
         with path.open("rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as err:
-                    raise OnkobenchError(f"{path}: not UTF-8 in line {number} ({err.reason} at byte {err.start} of the line)") from None
-                if not line.strip():
+            number = 0
+            for lines in iter(partial(handle.readlines, _BATCH_BYTES), []):
+                rows = quick_loads_many(lines)
+                if rows is not None and set(map(type, rows)) <= {dict}:
+                    yield from rows
+                    number += len(lines)
                     continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise OnkobenchError(f"{path}: line {number}: invalid JSON ({err.msg})") from None
-                if not isinstance(row, dict):
-                    raise OnkobenchError(f"{path}: line {number}: expected a JSON object")
-                yield row
+                for raw in lines:  # a line orjson leaves to the stdlib, a blank line, or an error to name
+                    number += 1
+                    row = _jsonl_row(path, number, raw)
+                    if row is not None:
+                        yield row
     except FileNotFoundError:
         raise OnkobenchError(f"{path}: file not found") from None
+
+
+_BATCH_BYTES = 1 << 20
+"""Lines read and decoded together: about a megabyte of them."""
+
+
+def _jsonl_row(path: Path, number: int, raw: bytes) -> dict[str, Any] | None:
+    """Line ``number`` as an object; None for a blank line; an error naming the line for anything else."""
+    row = quick_loads(raw)
+    if type(row) is dict:
+        return row
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise OnkobenchError(f"{path}: not UTF-8 in line {number} ({err.reason} at byte {err.start} of the line)") from None
+    if not line.strip():
+        return None
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise OnkobenchError(f"{path}: line {number}: invalid JSON ({err.msg})") from None
+    if not isinstance(row, dict):
+        raise OnkobenchError(f"{path}: line {number}: expected a JSON object")
+    return row
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

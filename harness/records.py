@@ -34,13 +34,37 @@ def stable_hash_of_rows(rows: Sequence[Any], length: int = 16, chunk: int = 4096
     """``stable_hash(rows)`` for a list, computed chunk by chunk so that a large data set is never one string."""
     digest = hashlib.sha256(b"[")
     for start in range(0, len(rows), chunk):
-        text = ",".join(
-            json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_plain)
-            for row in rows[start : start + chunk]
-        )
-        digest.update(((b"," if start else b"") + text.encode("utf-8")))
+        part = rows[start : start + chunk]
+        data = _plain_rows_json(part)
+        if data is None:
+            data = ",".join(
+                json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_plain) for row in part
+            ).encode("utf-8")
+        digest.update((b"," if start else b"") + data)
     digest.update(b"]")
     return digest.hexdigest()[:length]
+
+
+_PLAIN_TYPES = frozenset({str, int, bool, type(None)})
+
+
+def _plain_rows_json(rows: Sequence[Any]) -> bytes | None:
+    """The rows' canonical JSON joined by commas, by orjson, for rows it writes exactly as ``stable_hash`` does: flat
+    dicts of strings, integers, booleans and None (a data set's rows, usually). None for any other rows."""
+    if set(map(type, rows)) != {dict}:
+        return None
+    kinds: set[type] = set()
+    for row in rows:
+        kinds.update(map(type, row.values()))
+    if not _PLAIN_TYPES.issuperset(kinds):
+        return None  # floats are written differently (1e-05 vs 1e-5), other types go through _plain
+    import orjson  # not at the top: this module is the stdlib-only base every stage imports
+
+    try:
+        # keys are sorted by code point either way (orjson by UTF-8 bytes: the same order)
+        return orjson.dumps(list(rows), option=orjson.OPT_SORT_KEYS)[1:-1]
+    except orjson.JSONEncodeError:
+        return None  # a lone surrogate, a non-string key, an integer beyond 64 bits: the stdlib's way
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,9 +36,30 @@ def _proportion_interval(successes: int, n: int, confidence: float, method: str,
     return Estimate(successes / n, float(ci.low), float(ci.high), n, label)
 
 
+NORMAL_QUANTILES = {0.975: 1.959963984540054}
+"""``scipy.special.ndtri`` at the quantiles of the usual intervals (0.975: a two-sided 95% interval), so that a Wilson
+interval needs no import of scipy.stats (a second of every scoring); tests/test_stats.py checks them against scipy."""
+
+
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Estimate:
-    """Wilson score interval for a proportion (scipy's implementation)."""
-    return _proportion_interval(successes, n, confidence, "wilson", "wilson")
+    """Wilson score interval for a proportion: scipy's (``binomtest(k, n).proportion_ci(method="wilson")``), computed
+    here with scipy's formula in scipy's order of operations, so the same floats, where the normal quantile is known."""
+    quantile = 0.5 + 0.5 * confidence
+    z = NORMAL_QUANTILES.get(quantile)
+    if n == 0 or z is None:
+        return _proportion_interval(successes, n, confidence, "wilson", "wilson")
+    k, n = operator.index(successes), operator.index(n)
+    if not 0 <= k <= n:
+        return _proportion_interval(successes, n, confidence, "wilson", "wilson")  # scipy's error
+    # scipy.stats._binomtest._binom_wilson_conf_int (Newcombe 1998), without continuity correction
+    p = k / n
+    denom = 2 * (n + z**2)
+    center = (2 * n * p + z**2) / denom
+    q = 1 - p
+    delta = z / denom * math.sqrt(4 * n * p * q + z**2)
+    lo = 0.0 if k == 0 else center - delta
+    hi = 1.0 if k == n else center + delta
+    return Estimate(successes / n, lo, hi, n, "wilson")
 
 
 BLOCK_ELEMENTS = 4_000_000

@@ -11,15 +11,17 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from itertools import accumulate
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.errors import OnkobenchError
+from harness.jsonl import ColumnEncoder, json_line, loads, loads_or, quick_loads_many
 
 try:
     import fcntl
@@ -213,34 +215,22 @@ class RunSummary(BaseModel):
         return self.metrics[self.primary_metric]
 
 
-def valid_unicode(text: str) -> str:
-    """``text`` with every lone surrogate (U+D800-U+DFFF) replaced by U+FFFD; surrogate pairs become their character.
-
-    A lone surrogate (a reply or an outputs line holding ``"\\ud800"``) is no character and cannot be written
-    as UTF-8. It is replaced where rows are written, so every later reader (scoring, report, publish) sees
-    valid text, as it would from any other broken byte sequence.
-    """
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
-
-def json_line(row: dict[str, Any]) -> bytes:
-    """One JSON Lines row as UTF-8 bytes (``", "`` / ``": "`` separators, sorted keys), lone surrogates replaced."""
-    text = json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return valid_unicode(text).encode("utf-8")
-
-
 @contextmanager
 def atomic_file(path: Path) -> Iterator[BinaryIO]:
     """A binary handle on a temp file beside ``path``; on success it is fsynced and renamed over ``path``,
     on any error (Ctrl-C included) removed, so a reader sees the old or the new file, never half of one."""
+    with _atomic_file_at(path) as (handle, _):
+        yield handle
+
+
+@contextmanager
+def _atomic_file_at(path: Path) -> Iterator[tuple[BinaryIO, Path]]:
+    """``atomic_file``, also giving the temp file's path (others may read what was flushed to it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            yield handle
+            yield handle, Path(tmp)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -274,20 +264,28 @@ def _first_line(err: Exception) -> str:
     return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
+def _strict_row(line: bytes) -> Any:
+    return json.loads(line.decode("utf-8"))
+
+
 def _readable_row(line: bytes) -> bool:
     """Whether a stored line is a response row: strict UTF-8 (the store writes nothing else), a JSON object, a key."""
     try:
-        row = json.loads(line.decode("utf-8"))
+        row = loads_or(line, _strict_row)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return False
     return isinstance(row, dict) and isinstance(row.get("key"), str)
 
 
-def _decode_line(line: bytes) -> dict[str, Any] | None:
+def _lenient_row(line: bytes) -> Any:
     try:
-        row = json.loads(line.decode("utf-8", errors="replace"))
+        return json.loads(line.decode("utf-8", errors="replace"))
     except json.JSONDecodeError:
         return None
+
+
+def _decode_line(line: bytes) -> dict[str, Any] | None:
+    row = loads_or(line, _lenient_row)
     return row if isinstance(row, dict) and "key" in row else None
 
 
@@ -326,6 +324,10 @@ class ResponseIndex:
         return self.offsets.keys() - self.failed
 
 
+BLOCK_BYTES = 8 * 2**20
+"""The most bytes ``ResponseReader.read_many`` reads at once (beyond it, line by line)."""
+
+
 class ResponseReader:
     """Reads single response lines by offset; consecutive offsets read on without seeking."""
 
@@ -334,20 +336,56 @@ class ResponseReader:
         self._handle: BinaryIO | None = None
         self._position = 0
 
-    def read_at(self, offset: int) -> dict[str, Any]:
+    def _open(self) -> BinaryIO:
         if self._handle is None:
             self._handle = self._path.open("rb")
+        return self._handle
+
+    def read_at(self, offset: int) -> dict[str, Any]:
+        handle = self._open()
         if offset != self._position:
-            self._handle.seek(offset)
-        line = self._handle.readline()
+            handle.seek(offset)
+        line = handle.readline()
         self._position = offset + len(line)
         row = _decode_line(line)
         if row is None:
-            raise OnkobenchError(
-                f"{self._path}: the line at byte {offset} is not a readable response (changed while being read, or "
-                "corrupted); rerun `onkobench run` with the same options: it moves such lines aside and redoes their samples"
-            )
+            self._unreadable(offset)
         return row
+
+    def read_many(self, offsets: list[int]) -> list[dict[str, Any]]:
+        """The rows starting at these offsets, in their order: lines that lie close together (a chunk of an outputs file's
+        mirror, in sample order) are read as one block of at most ``BLOCK_BYTES``, others one by one."""
+        if not offsets:
+            return []
+        first, last = min(offsets), max(offsets)
+        handle = self._open()
+        handle.seek(last)
+        end = self._position = last + len(handle.readline())
+        if end - first > BLOCK_BYTES:
+            return [self.read_at(offset) for offset in offsets]
+        handle.seek(first)
+        block = handle.read(end - first)
+        lines = block.split(b"\n")[:-1]  # a JSON line holds no raw newline
+        self._position = end
+        starts = list(accumulate(map((1).__add__, map(len, lines)), initial=first))[:-1]
+        if starts != offsets:
+            at = dict(zip(starts, lines))
+            missing = next((offset for offset in offsets if offset not in at), None)
+            if missing is not None:  # not the start of a line: the file changed since it was indexed
+                self._unreadable(missing)
+            lines = [at[offset] for offset in offsets]
+        rows = quick_loads_many(lines, block)
+        if rows is None or not all(type(row) is dict and "key" in row for row in rows):
+            rows = list(map(_decode_line, lines))
+        if None in rows:
+            self._unreadable(offsets[rows.index(None)])
+        return rows  # type: ignore[return-value]
+
+    def _unreadable(self, offset: int) -> NoReturn:
+        raise OnkobenchError(
+            f"{self._path}: the line at byte {offset} is not a readable response (changed while being read, or "
+            "corrupted); rerun `onkobench run` with the same options: it moves such lines aside and redoes their samples"
+        )
 
     def close(self) -> None:
         if self._handle is not None:
@@ -358,6 +396,38 @@ class ResponseReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ResponseMirror:
+    """Writes response rows of outputs made elsewhere (given as columns) and indexes them as they go; what it wrote can
+    be read at ``path`` (the temp file, until the mirror is complete) once ``flush`` is called."""
+
+    def __init__(self, handle: BinaryIO, path: Path) -> None:
+        self._handle = handle
+        self.path = path
+        self._encoder = ColumnEncoder()
+        self._position = 0
+        self.index = ResponseIndex()
+
+    def write(self, columns: dict[str, list[Any]]) -> None:
+        """Append rows given as columns (``key`` and ``error`` among them; row i: every column's item i)."""
+        data = self._encoder.lines(columns)
+        # a JSON line holds no raw newline, so the line ends are the newlines
+        starts = accumulate(map((1).__add__, map(len, data.split(b"\n")[:-1])), initial=self._position)
+        keys, errors = columns["key"], columns["error"]
+        self.index.offsets.update(zip(keys, starts))  # the latest line of a key counts, as in response_index()
+        failed = self.index.failed
+        if failed or errors.count(None) != len(errors):
+            for key, error in zip(keys, errors):
+                if error is not None:
+                    failed.add(key)
+                else:
+                    failed.discard(key)
+        self._handle.write(data)
+        self._position += len(data)
+
+    def flush(self) -> None:
+        self._handle.flush()
 
 
 class RunStore:
@@ -601,6 +671,21 @@ class RunStore:
     def write_scores(self, rows: Iterable[dict[str, Any]]) -> None:
         write_jsonl_atomic(self.scores_path, rows)
 
+    @contextmanager
+    def scores_writer(self) -> Iterator[Callable[[bytes], Any]]:
+        """A function that appends encoded score lines; the file replaces scores.jsonl only when the block ends without
+        an error, so a failed scoring leaves the previous scores in place."""
+        with atomic_file(self.scores_path) as handle:
+            yield handle.write
+
+    @contextmanager
+    def mirror_responses(self) -> Iterator["ResponseMirror"]:
+        """Replace the responses file with the rows written to the yielded mirror (outputs made elsewhere, not resumed):
+        atomically, as the block ends without an error; the mirror's ``index`` is where each row went, so the file need
+        not be read again to find them."""
+        with _atomic_file_at(self.responses_path) as (handle, path):
+            yield ResponseMirror(handle, path)
+
     def write_summary(self, summary: RunSummary) -> None:
         write_json_atomic(self.summary_path, summary.model_dump(mode="json"))
 
@@ -616,7 +701,7 @@ class RunStore:
                 if limit is not None and number > limit:
                     return
                 try:
-                    yield json.loads(line)
+                    yield loads(line)
                 except (json.JSONDecodeError, UnicodeDecodeError):
                     raise OnkobenchError(f"{self.scores_path}: line {number}: invalid JSON") from None
 

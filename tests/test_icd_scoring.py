@@ -107,3 +107,61 @@ def test_code_parsers_never_raise(text: str) -> None:
     for parser in (icd10gm_code_parser(), icdo3_topography_parser(), icdo3_morphology_parser()):
         parsed = parser(text)
         assert parsed.status in (OK, MALFORMED, EMPTY)
+
+
+def original_icd10gm_values(code: str, gold: str, catalogue, primary_expected: bool) -> dict:
+    """The hierarchical credit as it was computed before the column form (issue 17), kept as the specification."""
+    levels = ("exact", "same_4char", "same_3char", "same_block", "same_chapter")
+    same = {
+        "exact": code == gold,
+        "same_4char": code[:5] == gold[:5] and len(code) >= 5 and len(gold) >= 5,
+        "same_3char": code[:3] == gold[:3],
+        "same_block": catalogue.block_of(code) is not None and catalogue.block_of(code) == catalogue.block_of(gold),
+        "same_chapter": catalogue.chapter_of(code) is not None and catalogue.chapter_of(code) == catalogue.chapter_of(gold),
+    }
+    same["same_4char"] = same["same_4char"] or same["exact"]
+    in_catalogue = code in catalogue
+    if not in_catalogue:
+        outcome = "hallucinated"
+    elif primary_expected and code[:3] in ("C77", "C78", "C79"):
+        outcome = "secondary_neoplasm"
+    else:
+        outcome = next((level for level in levels if same[level]), "valid_wrong")
+    return {"outcome": outcome, "correct": int(same["exact"]), "partial": int(same["same_3char"]),
+            **{level: int(value) for level, value in same.items()}, "in_catalogue": int(in_catalogue)}
+
+
+codes = st.sampled_from([*TinyCatalogue.CODES, "C34.7", "C79.5", "C77", "Z99.9", "C3", "", "C34.1x"]) | st.from_regex(
+    r"[A-Z][0-9]{2}(\.[0-9]{1,2})?", fullmatch=True)
+
+
+@settings(max_examples=400, deadline=None)
+@given(codes, codes, st.booleans())
+def test_icd10gm_values_are_the_original_ones(code: str, gold: str, primary_expected: bool) -> None:
+    got = icd10gm_values(code, gold, TinyCatalogue(), primary_expected)
+    expected = original_icd10gm_values(code, gold, TinyCatalogue(), primary_expected)
+    assert got == expected and list(got) == list(expected)
+
+
+answers = st.sampled_from(["C61", "c 61", "C34.1 (Oberlappen)", "C61 oder C62.9", "", "  ", "Kein Code", "C79.5",
+                           "C90.00", "C34.1", "Z99.99", "E14.30†", "G13.0*"]) | st.text(max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(answers, st.sampled_from(["C34.1", "C61", " c90.00 ", "C62.0"])), max_size=30))
+def test_column_forms_equal_one_sample_at_a_time(pairs: list[tuple[str, str]]) -> None:
+    """The ICD-10-GM parser and scorer over a column (each distinct text parsed once, each distinct code placed once,
+    equal values shared) give what they give one sample at a time."""
+    from support.files import CATALOGUE_FIXTURES
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ONKOBENCH_CATALOGUE_DIR", str(CATALOGUE_FIXTURES))
+        from harness.scoring.icd import icd10gm_hierarchy_scorer
+
+        score = icd10gm_hierarchy_scorer(year=2099)
+    parse = icd10gm_code_parser()
+    texts, targets = [text for text, _ in pairs], [target for _, target in pairs]
+    parsed = parse.many(texts)
+    assert parsed == [parse(text) for text in texts]
+    assert parse.many(texts) == parsed  # again, from what it remembered
+    assert score.many(parsed, targets) == [score(answer, target) for answer, target in zip(parsed, targets)]

@@ -1,4 +1,5 @@
-"""Scoring and reporting a 500,000-sample run stream the outputs: memory does not grow with their length."""
+"""Scoring and reporting a 500,000-sample run stream the outputs: memory does not grow with their length, in one
+process or with two workers."""
 
 from __future__ import annotations
 
@@ -39,8 +40,9 @@ def test_scoring_500k_samples_keeps_outputs_on_disk(tmp_path: Path) -> None:
     extra_bytes = made_long["outputs_bytes"] - made_short["outputs_bytes"]
     assert extra_bytes > 250e6  # 500,000 outputs of more than 600 characters each
 
-    scored_short = _step("score", str(short))
-    scored_long = _step("score", str(long))
+    # one process: every chunk is read, scored and written here
+    scored_short = _step("score", str(short), "--workers", "1")
+    scored_long = _step("score", str(long), "--workers", "1")
     assert scored_short["n_samples"] == scored_long["n_samples"] == N
     assert scored_short["accuracy"] == scored_long["accuracy"]  # same answers behind the long preambles
 
@@ -48,6 +50,14 @@ def test_scoring_500k_samples_keeps_outputs_on_disk(tmp_path: Path) -> None:
     assert scored_long["peak_mb"] - scored_short["peak_mb"] < 0.1 * extra_bytes / 2**20
     # what scoring keeps per sample is a few columns, not the sample's record
     per_sample = (scored_long["peak_mb"] - scored_long["peak_after_load_mb"]) * 2**20 / N
+    assert per_sample < 1024, per_sample
+
+    # two workers: the same scores; chunks go to the workers and come back a few at a time, so the main process
+    # holds no more than alone
+    scored_two = _step("score", str(long), "--workers", "2", "--out", "runs-2")
+    assert scored_two["scores_sha256"] == scored_long["scores_sha256"]
+    assert scored_two["peak_mb"] - scored_short["peak_mb"] < 0.1 * extra_bytes / 2**20
+    per_sample = (scored_two["peak_mb"] - scored_two["peak_after_load_mb"]) * 2**20 / N
     assert per_sample < 1024, per_sample
 
     reported = _step("report", str(long))

@@ -190,3 +190,25 @@ def test_unit_comparisons_pick_mcnemar_only_for_binary_outcomes_on_the_same_unit
     assert reversed_pair.method == "mcnemar" and reversed_pair.difference == pytest.approx(-0.25)
     assert other_units.method == "bootstrap" and other_units.difference == pytest.approx(3 / 4 - 2 / 5)
     assert not_binary.method == "bootstrap" and not_binary.difference == pytest.approx(2 / 5 - 4 / 6)
+
+
+def test_wilson_without_scipy_gives_scipys_floats() -> None:
+    """The interval computed here (no scipy.stats import) is scipy's, float for float, at every small n and at large
+    random ones; the stored normal quantile is scipy's."""
+    import random
+
+    from scipy.special import ndtri
+    from scipy.stats import binomtest
+
+    from harness.stats import NORMAL_QUANTILES
+
+    assert all(z == float(ndtri(q)) for q, z in NORMAL_QUANTILES.items())
+    rng = random.Random(5)
+    pairs = [(k, n) for n in range(1, 120) for k in range(n + 1)]
+    pairs += [(rng.randrange(n + 1), n) for n in (rng.randrange(1, 5_000_000) for _ in range(3000))]
+    for k, n in pairs:
+        ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        est = wilson_interval(k, n)
+        assert (est.value, est.lo, est.hi) == (k / n, float(ci.low), float(ci.high)), (k, n)
+    assert wilson_interval(3, 10, confidence=0.9).lo == pytest.approx(
+        float(binomtest(3, 10).proportion_ci(confidence_level=0.9, method="wilson").low), abs=0)  # scipy's own

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.catalogues.codes import find_icd10_codes
@@ -13,6 +14,7 @@ from harness.records import stable_hash, stable_hash_of_rows
 from harness.scoring import ScoreTable, compute_metrics
 from harness.scoring.icd import choose_code, icd10gm_code_parser
 from harness.scoring.metrics import ScoredSample
+from harness.errors import OnkobenchError
 from harness.store import RunStore, _key_and_failure
 
 json_values = st.recursive(
@@ -89,3 +91,102 @@ def test_index_of_chosen_keys_only(tmp_path: Path) -> None:
     assert set(index.offsets) == {"k3", "k97"}
     with store.open_responses() as reader:
         assert reader.read_at(index.offsets["k97"])["text"] == "97"
+
+
+value_dicts = st.lists(st.dictionaries(st.sampled_from(["correct", "na", "outcome", "gold"]),
+                                       st.none() | st.integers(0, 1) | st.sampled_from(["exact", "C61"])
+                                       | st.lists(st.sampled_from(["C61", "C62"]), max_size=2), max_size=4), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value_dicts, st.integers(min_value=0, max_value=12), st.booleans())
+def test_tables_of_chunks_joined_equal_one_table_filled_sample_by_sample(values: list[dict], cut: int, grouped: bool) -> None:
+    ids = [f"s{i}" for i in range(len(values))]
+    groups = [f"g{i // 3}" if grouped and i % 2 else None for i in range(len(values))]
+    statuses = ["ok" if i % 3 else "malformed" for i in range(len(values))]
+    one = ScoreTable()
+    for sample_id, group, status, row in zip(ids, groups, statuses, values):
+        one.add(sample_id, group, status, row)
+    cut = min(cut, len(values))
+    joined = ScoreTable.from_columns(ids[:cut], groups[:cut] if grouped else None, statuses[:cut], values[:cut])
+    joined.extend(ScoreTable.from_columns(ids[cut:], groups[cut:] if grouped else None, statuses[cut:], values[cut:]))
+    if not grouped:
+        one = ScoreTable()
+        for sample_id, status, row in zip(ids, statuses, values):
+            one.add(sample_id, None, status, row)
+    for name in ("correct", "na", "outcome", "gold", "absent"):
+        assert joined.values(name) == one.values(name)
+    assert (joined.status, joined.ids, joined.cluster) == (one.status, one.ids, one.cluster)
+    assert list(joined.na) == list(one.na) and joined.status_counts() == one.status_counts()
+    joined.add("late", None, "ok", {"correct": 1})  # a table joined from chunks goes on like any other
+    one.add("late", None, "ok", {"correct": 1})
+    assert joined.values("correct") == one.values("correct") and joined.values("na") == one.values("na")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(min_value=0, max_value=39), max_size=25), st.sampled_from([1, 200, 8 * 2**20]))
+def test_reading_many_lines_at_once_equals_reading_each(tmp_path_factory, picks: list[int], block_bytes: int) -> None:
+    import harness.store as store_module
+
+    store = RunStore(tmp_path_factory.mktemp("many"))
+    store.append_responses({"key": f"k{i}", "text": "ä\n\"" * (i % 4) + str(i), "error": None} for i in range(40))
+    offsets = list(store.response_index().offsets.values())
+    wanted = [offsets[i] for i in picks]
+    with store.open_responses() as reader:
+        expected = [reader.read_at(offset) for offset in wanted]
+    old, store_module.BLOCK_BYTES = store_module.BLOCK_BYTES, block_bytes
+    try:
+        with store.open_responses() as reader:
+            assert reader.read_many(wanted) == expected
+            assert reader.read_many(sorted(set(wanted))) == [reader.read_at(o) for o in sorted(set(wanted))]
+    finally:
+        store_module.BLOCK_BYTES = old
+
+
+def test_reading_many_names_a_line_that_is_not_there(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    store.append_responses({"key": f"k{i}", "text": str(i), "error": None} for i in range(5))
+    offsets = list(store.response_index().offsets.values())
+    with store.open_responses() as reader:
+        with pytest.raises(OnkobenchError, match=f"{store.responses_path}: the line at byte {offsets[2] + 1} is not"):
+            reader.read_many([offsets[0], offsets[2] + 1, offsets[3]])
+
+
+def test_jsonl_read_in_batches_still_names_the_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.data as data_module
+
+    monkeypatch.setattr(data_module, "_BATCH_BYTES", 64)  # a few lines per batch
+    path = tmp_path / "rows.jsonl"
+    good = [json.dumps({"id": i, "big": 123456789012345678901234567890 + i}) for i in range(30)]
+    path.write_text("\n".join(good[:20] + ["", "   "] + good[20:]) + "\n", encoding="utf-8")
+    rows = list(data_module.iter_jsonl(path))
+    assert [row["id"] for row in rows] == list(range(30))  # blank lines skipped
+    assert rows[7]["big"] == 123456789012345678901234567897  # an integer beyond 64 bits stays an integer
+    path.write_text("\n".join(good[:25] + ['{"id": 25, "x": NaN}', '{"id": 26']) + "\n", encoding="utf-8")
+    read = []
+    with pytest.raises(OnkobenchError, match=f"{path}: line 27: invalid JSON"):
+        for row in data_module.iter_jsonl(path):
+            read.append(row["id"])
+    assert read == list(range(26))  # every row before the broken line came first (NaN read by the stdlib)
+
+
+def test_response_stats_of_chunks_joined_equal_one_pass() -> None:
+    from harness.scoring.response_stats import ResponseStats
+
+    rows = [{"latency_s": 0.1 * (i % 7) + 1e-9 * i, "n_batch": (i % 3) or None, "n_output_tokens": i} for i in range(50)]
+    one = ResponseStats()
+    for row in rows:
+        one.add(row)
+    joined = ResponseStats()
+    for start in range(0, 50, 8):
+        part = ResponseStats()
+        part.add_rows(rows[start:start + 8])
+        joined.extend(part)
+    assert joined.latency() == one.latency() and joined.token_means() == one.token_means()
+    total = 0.0
+    for row in rows:  # the figure summed left to right, as before chunks
+        if row["n_batch"]:
+            total += row["latency_s"] / row["n_batch"]
+    # rows without a batch size are one engine call's overlapping requests: the slowest of them counts once
+    total += max(row["latency_s"] for row in rows if not row["n_batch"])
+    assert one.latency()["seconds_per_item"] == round(total / 50, 6)

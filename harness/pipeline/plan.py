@@ -194,16 +194,18 @@ class RunnerPool:
 
 def run_plan(
     plan: Sequence[PlannedTask], out_dir: Path, limit: int | None = None, progress: bool = True,
-    runs_dir: Path | None = None, wait: bool = False, shard: Shard | None = None,
+    runs_dir: Path | None = None, wait: bool = False, shard: Shard | None = None, score_workers: int | None = None,
 ) -> Iterator[RunOutcome]:
     """Task by task in plan order (a chained step needs the previous step's runs); runners are reused.
 
     ``wait``: a run folder another run is writing is waited for instead of an error. ``shard``: run only that
-    shard's samples of every run (``harness.pipeline.shards``)."""
+    shard's samples of every run (``harness.pipeline.shards``). ``score_workers``: processes that score each run
+    (``harness.scoring.workers.scoring_workers``)."""
     pool = RunnerPool(config for planned in plan for config, _ in planned.models)
     try:
         for planned in plan:
             for spec in run_specs(planned, limit, runs_dir or out_dir, shard):
-                yield run_task_variant(spec, out_dir, partial(pool.get, spec), progress=progress, wait=wait)
+                yield run_task_variant(spec, out_dir, partial(pool.get, spec), progress=progress, wait=wait,
+                                       score_workers=score_workers)
     finally:
         pool.close()

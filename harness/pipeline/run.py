@@ -56,12 +56,14 @@ def _skipped_response(request: Request) -> Response:
     return Response(key=request.key, text=request.skip_answer or "", finish_reason=SKIPPED_BY_RULE)
 
 
-def finish_run(store: RunStore, manifest: RunManifest, spec: RunSpec, requests: Sequence[Request]) -> RunSummary:
+def finish_run(
+    store: RunStore, manifest: RunManifest, spec: RunSpec, requests: Sequence[Request], workers: int | None = None,
+) -> RunSummary:
     """Rescore the current requests from the stored responses (latest per key) and write scores and summary."""
     queries: dict[str, list[Request]] = {}
     for request in requests:  # request order = query order within a sample
         queries.setdefault(request.sample_id, []).append(request)
-    return score_stored(store, manifest, spec.task, spec.variant, spec.data, queries)
+    return score_stored(store, manifest, spec.task, spec.variant, spec.data, queries, workers=workers)
 
 
 def dataset_record(task: Task, data: TaskData) -> dict[str, Any]:
@@ -117,24 +119,25 @@ def build_manifest(
 
 def run_task_variant(
     spec: RunSpec, out_dir: Path, get_runner: Callable[[], Runner], progress: bool = True, wait: bool = False,
+    score_workers: int | None = None,
 ) -> RunOutcome:
     """Generate what is missing from the run folder, then rescore everything. Safe to rerun after a crash.
 
     ``get_runner`` is called only when something is left to generate (a finished run loads no model). The run
     holds the folder's lock throughout: a second run on the same folder fails naming this one, or with ``wait``
-    starts when it is done (and then finds its samples stored).
+    starts when it is done (and then finds its samples stored). ``score_workers``: processes that score the run.
     """
     task, variant, config = spec.task, spec.variant, spec.model
     renderer = PromptRenderer(task, variant, spec.prompts_dir)
     requests = build_requests(task, variant, spec.data.samples, config, renderer)
     store = RunStore(out_dir / spec.run_id)
     with store.lock(wait=wait):
-        return _run_locked(spec, store, renderer, requests, get_runner, progress)
+        return _run_locked(spec, store, renderer, requests, get_runner, progress, score_workers)
 
 
 def _run_locked(
     spec: RunSpec, store: RunStore, renderer: PromptRenderer, requests: Sequence[Request],
-    get_runner: Callable[[], Runner], progress: bool,
+    get_runner: Callable[[], Runner], progress: bool, score_workers: int | None = None,
 ) -> RunOutcome:
     task, variant, config = spec.task, spec.variant, spec.model
     run_id = spec.run_id
@@ -159,7 +162,7 @@ def _run_locked(
         _generate_into(store, runner, to_generate, progress, desc=f"{config.name} {task.name}[{variant.name}]")
     manifest = manifest.model_copy(update={"finished_at": utc_now()})
     store.write_manifest(manifest)
-    summary = finish_run(store, manifest, spec, requests)
+    summary = finish_run(store, manifest, spec, requests, score_workers)
     return RunOutcome(store.folder, summary, n_generated=len(pending), n_reused=len(requests) - len(pending),
                       n_quarantined=quarantined)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from harness.data import Sample
 
 __all__ = [
     "AGGREGATORS", "METRICS", "PARSERS", "SCORERS", "ModelOutput", "ScoreTable", "ScoredSample", "compute_metrics", "score_samples",
-    "make_sample_scorer", "score_stream",
+    "SampleScorer", "make_sample_scorer", "score_stream",
 ]
 
 
@@ -33,32 +33,52 @@ class ModelOutput:
     reasoning_truncated: bool = False
 
 
-SampleScorer = Callable[[Sample, Sequence[ModelOutput]], ScoredSample]
+class SampleScorer:
+    """The task's (and variant's) parser, aggregator and scorer, built once: (sample, its query outputs) -> score.
 
+    ``parsed`` and ``values`` are the two halves of a call, so that a chunk of samples can be parsed and then scored
+    stage by stage (``harness.scoring.chunks``); calling the scorer does both for one sample.
+    """
 
-def make_sample_scorer(task: Task, variant: Variant | None = None) -> SampleScorer:
-    """The task's (and variant's) parser, aggregator and scorer, built once: (sample, its query outputs) -> score."""
-    parser_spec = variant.parser if variant is not None and variant.parser is not None else task.parser
-    parse = make_parser(parser_spec.name, parser_spec.options)
-    aggregate = (
-        make_aggregator(variant.aggregate.name, variant.aggregate.options)
-        if variant is not None and variant.aggregate is not None
-        else None
-    )
-    score = make_scorer(task.scorer.name, task.scorer.options)
+    def __init__(self, task: Task, variant: Variant | None = None) -> None:
+        parser_spec = variant.parser if variant is not None and variant.parser is not None else task.parser
+        self.parse = make_parser(parser_spec.name, parser_spec.options)
+        self.aggregate = (
+            make_aggregator(variant.aggregate.name, variant.aggregate.options)
+            if variant is not None and variant.aggregate is not None
+            else None
+        )
+        self.values = make_scorer(task.scorer.name, task.scorer.options)
+        """(Parsed, target) -> the per-sample value columns."""
 
-    def score_sample(sample: Sample, answers: Sequence[ModelOutput]) -> ScoredSample:
-        error = next((o.error for o in answers if o.error is not None), None)
+    def parsed(self, answers: Sequence[ModelOutput]) -> Parsed:
+        """A sample's answer from its query outputs: missing, the runner's error, a cut reasoning, or the parser's."""
         if not answers:
-            parsed = Parsed(None, MISSING, "no output for this sample")
-        elif error is not None:
-            parsed = Parsed(None, ERROR, error)
-        elif any(o.reasoning_truncated for o in answers):
-            parsed = Parsed(None, NO_THINK_END, "token budget ran out inside the reasoning")
-        elif aggregate is not None:
-            parsed = aggregate([(o.item, parse(o.text)) for o in answers])
-        else:
-            parsed = parse(answers[0].text)
+            return Parsed(None, MISSING, "no output for this sample")
+        error = next((o.error for o in answers if o.error is not None), None)
+        if error is not None:
+            return Parsed(None, ERROR, error)
+        if any(o.reasoning_truncated for o in answers):
+            return Parsed(None, NO_THINK_END, "token budget ran out inside the reasoning")
+        if self.aggregate is not None:
+            return self.aggregate([(o.item, self.parse(o.text)) for o in answers])
+        return self.parse(answers[0].text)
+
+    def parsed_column(self, texts: list[str]) -> list[Parsed]:
+        """The parser's answer for each text (every sample's single output, none failed): by the parser's own column
+        form where it has one (``parse.many``: a short answer parsed once per distinct text), else one by one."""
+        many = getattr(self.parse, "many", None)
+        return many(texts) if many is not None else list(map(self.parse, texts))
+
+    def values_column(self, parsed: list[Parsed], targets: list[Any]) -> list[dict[str, Any]]:
+        """The scorer's values for each (answer, target): by its column form where it has one (``score.many``: each
+        distinct code looked up once), else one by one. The dicts are read, never changed: the column form may share
+        one dict among samples with the same values."""
+        many = getattr(self.values, "many", None)
+        return many(parsed, targets) if many is not None else list(map(self.values, parsed, targets))
+
+    def __call__(self, sample: Sample, answers: Sequence[ModelOutput]) -> ScoredSample:
+        parsed = self.parsed(answers)
         return ScoredSample(
             sample_id=sample.id,
             key=answers[0].key if answers else None,
@@ -66,12 +86,15 @@ def make_sample_scorer(task: Task, variant: Variant | None = None) -> SampleScor
             reason=parsed.reason,
             answer=parsed.value,
             target=sample.target,
-            values=score(parsed, sample.target),
+            values=self.values(parsed, sample.target),
             group=sample.group,
             extra=sample.extra,
         )
 
-    return score_sample
+
+def make_sample_scorer(task: Task, variant: Variant | None = None) -> SampleScorer:
+    """The task's (and variant's) parser, aggregator and scorer, built once: (sample, its query outputs) -> score."""
+    return SampleScorer(task, variant)
 
 
 def score_stream(

@@ -1,63 +1,23 @@
-"""A run's scoring: stored responses -> per-sample scores and the run summary, streamed (one sample's outputs in memory
-at a time); the summary holds metrics with intervals, error counts, latency and tokens, from stored records only."""
+"""A run's scoring: stored responses -> per-sample scores and the run summary, streamed a chunk of samples at a time
+(``chunks``, in worker processes for a large run: ``workers``); the summary holds metrics with intervals, error counts,
+latency and tokens, from stored records only."""
 
 from __future__ import annotations
 
-from array import array
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
-import numpy as np
-
-from harness.scoring import ModelOutput, ScoredSample, ScoreTable, compute_metrics, score_stream
-from harness.store import ModelSummary, ResponseIndex, ResponseReader, RunManifest, RunStore, RunSummary
+from harness.scoring import ScoreTable, compute_metrics
+from harness.scoring.chunks import Query, ScoredChunk, chunks_of
+from harness.scoring.response_stats import ResponseStats
+from harness.scoring.stages import StageTimes
+from harness.scoring.workers import ScoringPool, scoring_workers
+from harness.store import ModelSummary, ResponseIndex, RunManifest, RunStore, RunSummary
 from harness.config.tasks import Task, Variant
-from harness.data import Sample, TaskData
+from harness.data import TaskData
 
-
-
-class ResponseStats:
-    """Latency and token counts of the responses a summary covers, collected while they stream past."""
-
-    _TOKEN_FIELDS = ("n_prompt_tokens", "n_output_tokens", "n_reasoning_tokens")
-
-    def __init__(self) -> None:
-        self.latencies = array("d")
-        self.per_item_seconds = 0.0
-        self.unbatched_latency_max = 0.0
-        self.tokens = {field: array("d") for field in self._TOKEN_FIELDS}
-
-    def add(self, row: dict[str, Any]) -> None:
-        latency = row.get("latency_s")
-        if latency is not None:
-            self.latencies.append(latency)
-            if row.get("batch_s") is not None and row.get("n_batch"):
-                self.per_item_seconds += row["batch_s"] / row["n_batch"]
-            elif row.get("n_batch"):
-                # batched runners report the batch's wall time on each of its requests
-                self.per_item_seconds += latency / row["n_batch"]
-            else:
-                # a request's own latency with no batch recorded (vLLM rows stored before batch_s): the run's
-                # pending requests went to the engine in one call, so that call lasted about as long as its slowest
-                # request; summing the latencies would count the overlapping requests' time many times over
-                self.unbatched_latency_max = max(self.unbatched_latency_max, latency)
-        for field, values in self.tokens.items():
-            if row.get(field) is not None:
-                values.append(row[field])
-
-    def latency(self) -> dict[str, float | None]:
-        latencies = np.frombuffer(self.latencies, dtype=float) if self.latencies else np.array([])
-        if latencies.size == 0:
-            return {"mean_s": None, "p50_s": None, "p95_s": None, "seconds_per_item": None}
-        return {
-            "mean_s": round(float(latencies.mean()), 6),
-            "p50_s": round(float(np.percentile(latencies, 50)), 6),
-            "p95_s": round(float(np.percentile(latencies, 95)), 6),
-            "seconds_per_item": round((self.per_item_seconds + self.unbatched_latency_max) / latencies.size, 6),
-        }
-
-    def token_means(self) -> dict[str, float | None]:
-        return {f"mean_{field}": round(sum(values) / len(values), 3) if values else None for field, values in self.tokens.items()}
+__all__ = ["Query", "ResponseStats", "model_summary", "score_stored", "summarize", "write_scored_chunks", "write_summary"]
 
 
 def model_summary(model: dict[str, Any]) -> ModelSummary:
@@ -105,67 +65,51 @@ def summarize(manifest: RunManifest, task: Task, table: ScoreTable, responses: R
     )
 
 
-class Query(Protocol):
-    """One stored request of a sample (a Request, or a line of an outputs file)."""
-
-    @property
-    def key(self) -> str: ...
-
-    @property
-    def query_item(self) -> Any: ...
-
-
-def scored_row(sample: ScoredSample) -> dict[str, Any]:
-    return {
-        "sample_id": sample.sample_id,
-        "group": sample.group,
-        "extra": sample.extra,
-        "key": sample.key,
-        "status": sample.status,
-        "reason": sample.reason,
-        "answer": sample.answer,
-        "target": sample.target,
-        "values": sample.values,
-    }
-
-
-def _stored_outputs(
-    samples: Sequence[Sample], queries: Mapping[str, Sequence[Query]], index: ResponseIndex, reader: ResponseReader,
-    stats: ResponseStats,
-) -> Iterator[tuple[Sample, list[ModelOutput]]]:
-    """Each sample with the latest stored response of each of its queries, in query order; older keys are ignored."""
-    for sample in samples:
-        outputs = []
-        for query in queries.get(sample.id, ()):
-            offset = index.offsets.get(query.key)
-            if offset is None:
-                continue
-            row = reader.read_at(offset)
-            stats.add(row)
-            outputs.append(ModelOutput(text=row.get("text") or "", key=query.key, error=row.get("error"),
-                                       item=query.query_item, reasoning_truncated=bool(row.get("reasoning_truncated"))))
-        yield sample, outputs
-
-
 def score_stored(
     store: RunStore, manifest: RunManifest, task: Task, variant: Variant | None, data: TaskData,
-    queries: Mapping[str, Sequence[Query]], index: ResponseIndex | None = None,
+    queries: Mapping[str, Sequence[Query]], index: ResponseIndex | None = None, workers: int | None = None,
+    times: StageTimes | None = None,
 ) -> RunSummary:
     """Score the stored responses of ``queries`` (sample id -> its queries), write scores and summary, return the summary.
 
     ``variant``: the run's variant (its parser overrides the task's); None for outputs scored from a file without one.
+    ``workers``: processes that score chunks of samples (None: chosen by the run's size, ``scoring_workers``); the
+    files are the same bytes whatever the number. ``times`` collects the CPU seconds per stage.
     """
-    index = index if index is not None else store.response_index()
+    times = times if times is not None else StageTimes()
+    if index is None:
+        with times.timed("index stored responses"):
+            index = store.response_index()
+    with ScoringPool(task, variant, scoring_workers(workers, len(data.samples))) as pool:
+        chunks = chunks_of(data.samples, queries, index, times=times)
+        with store.scores_writer() as write:
+            table, stats = write_scored_chunks(pool.scored(chunks, store.responses_path, times), write, times)
+            finishing = time.process_time()
+        times.add("write scores", time.process_time() - finishing)  # flushed, synced and renamed into place
+    return write_summary(store, manifest, task, table, stats, times)
+
+
+def write_scored_chunks(
+    scored: Iterable[ScoredChunk], write: Callable[[bytes], Any], times: StageTimes,
+) -> tuple[ScoreTable, ResponseStats]:
+    """Write each scored chunk's lines in order and join their columns: the run's score table and response stats."""
     table = ScoreTable()
     stats = ResponseStats()
+    for chunk in scored:
+        with times.timed("join chunks"):
+            table.extend(chunk.table)
+            stats.extend(chunk.stats)
+            times.merge(chunk.seconds)
+        with times.timed("write scores"):
+            write(chunk.lines)
+    return table, stats
 
-    def rows() -> Iterator[dict[str, Any]]:
-        with store.open_responses() as reader:
-            for scored in score_stream(task, _stored_outputs(data.samples, queries, index, reader, stats), variant):
-                table.add(scored.sample_id, scored.group, scored.status, scored.values)
-                yield scored_row(scored)
 
-    store.write_scores(rows())
-    summary = summarize(manifest, task, table, stats)
-    store.write_summary(summary)
+def write_summary(
+    store: RunStore, manifest: RunManifest, task: Task, table: ScoreTable, stats: ResponseStats, times: StageTimes,
+) -> RunSummary:
+    """The metrics of the joined table, written as the run's summary."""
+    with times.timed("metrics + summary"):
+        summary = summarize(manifest, task, table, stats)
+        store.write_summary(summary)
     return summary

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import operator
+from collections import Counter
 from collections.abc import Iterable
 from functools import cached_property
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -66,6 +70,55 @@ class ScoreTable:
         self._names = tuple(values) if len(values) == len(self._columns) else None
         self._column_list = [self._columns[name] for name in self._names or ()]
 
+    def extend(self, other: "ScoreTable") -> None:
+        """Append the samples of ``other`` (a chunk scored by itself, perhaps in another process) after these.
+
+        Columns are joined as lists; a column one side lacks is None there, as ``add`` leaves it.
+        """
+        n, added = len(self), len(other)
+        self.status.extend(other.status)
+        self.ids.extend(other.ids)
+        self.cluster.extend(other.cluster)
+        for name, column in other._columns.items():
+            mine = self._columns.get(name)
+            if mine is None:
+                mine = self._columns[name] = [None] * n
+            mine.extend(column)
+        for column in self._columns.values():
+            if len(column) < n + added:
+                column.extend([None] * (n + added - len(column)))
+        self._names = tuple(self._columns)
+        self._column_list = list(self._columns.values())
+        self._arrays.clear()
+        self.__dict__.pop("clusters_unique", None)
+
+    @classmethod
+    def from_columns(
+        cls, ids: list[str], groups: list[str | None] | None, statuses: list[str], values: list[dict[str, Any]],
+    ) -> "ScoreTable":
+        """The table ``add`` builds from these samples one by one (``groups`` None: none has a group), built a column
+        at a time where every sample has the same value names in the same order (the scorer's usual columns)."""
+        table = cls()
+        shapes = set(map(tuple, values))
+        if len(shapes) != 1:
+            for i, sample_id in enumerate(ids):
+                table.add(sample_id, groups[i] if groups is not None else None, statuses[i], values[i])
+            return table
+        names = shapes.pop()
+        intern = table._strings.setdefault
+        table.status = [intern(status, status) for status in statuses]
+        table.ids = list(ids)
+        table.cluster = list(ids) if groups is None else [g if g is not None else i for g, i in zip(groups, ids)]
+        for name in names:
+            column = list(map(itemgetter(name), values))
+            kinds = set(map(type, column))
+            if str in kinds or list in kinds:
+                column = list(map(table._compact, column))
+            table._columns[name] = column
+        table._names = names
+        table._column_list = list(table._columns.values())
+        return table
+
     @classmethod
     def from_samples(cls, samples: Iterable[Any]) -> "ScoreTable":
         """From ScoredSample-like objects (``sample_id``, ``group``, ``status``, ``values``)."""
@@ -85,24 +138,27 @@ class ScoreTable:
 
     def flag(self, name: str) -> np.ndarray:
         """bool(value) per sample; a missing value is False."""
-        return self._cached(f"flag:{name}", lambda: np.fromiter((bool(v) for v in self.values(name)), bool, len(self)))
+        return self._cached(f"flag:{name}", lambda: np.fromiter(map(bool, self.values(name)), bool, len(self)))
 
     def equals(self, name: str, wanted: Any) -> np.ndarray:
-        return self._cached(f"eq:{name}:{wanted}", lambda: np.fromiter((v == wanted for v in self.values(name)), bool, len(self)))
+        return self._cached(f"eq:{name}:{wanted}",
+                            lambda: np.fromiter(map(operator.eq, self.values(name), repeat(wanted)), bool, len(self)))
 
     def present(self, name: str) -> np.ndarray:
-        return self._cached(f"present:{name}", lambda: np.fromiter((v is not None for v in self.values(name)), bool, len(self)))
+        return self._cached(f"present:{name}",
+                            lambda: np.fromiter(map(operator.is_not, self.values(name), repeat(None)), bool, len(self)))
 
     @property
     def ok(self) -> np.ndarray:
-        return self._cached("ok", lambda: np.fromiter((s == OK for s in self.status), bool, len(self)))
+        return self._cached("ok", lambda: np.fromiter(map(operator.eq, self.status, repeat(OK)), bool, len(self)))
 
     @property
     def malformed(self) -> np.ndarray:
-        return self._cached("malformed", lambda: np.fromiter((s in MALFORMED_STATUSES for s in self.status), bool, len(self)))
+        return self._cached("malformed", lambda: np.fromiter(map(MALFORMED_STATUSES.__contains__, self.status), bool, len(self)))
 
     def status_is(self, status: str) -> np.ndarray:
-        return self._cached(f"status:{status}", lambda: np.fromiter((s == status for s in self.status), bool, len(self)))
+        return self._cached(f"status:{status}",
+                            lambda: np.fromiter(map(operator.eq, self.status, repeat(status)), bool, len(self)))
 
     @property
     def na(self) -> np.ndarray:
@@ -120,7 +176,4 @@ class ScoreTable:
         return [c for c, keep in zip(self.cluster, mask) if keep]
 
     def status_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for status in self.status:
-            counts[status] = counts.get(status, 0) + 1
-        return dict(sorted(counts.items()))
+        return dict(sorted(Counter(self.status).items()))

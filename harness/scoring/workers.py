@@ -1,0 +1,150 @@
+"""Chunks of a run scored in worker processes, handed back in order: the same bytes as one process, more cores.
+
+Workers are started fresh (spawn), never forked from this process: a runner may hold an engine, threads or a run
+folder's lock here. Each builds the task's scorer once, so that a scorer that cannot be built fails like any chunk,
+with its own error. A chunk's error (an unreadable response line, naming the file and byte) reaches the caller as
+raised, and the workers stop; the caller's atomic writes then keep the files of the previous scoring.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from harness.config.tasks import Task, Variant
+from harness.errors import OnkobenchError
+from harness.jsonl import ColumnEncoder
+from harness.scoring import SampleScorer
+from harness.scoring import chunks as chunking
+from harness.scoring.chunks import Chunk, ScoredChunk, score_chunk
+from harness.scoring.stages import StageTimes
+from harness.store import ResponseReader
+
+AUTO_MIN_SAMPLES = 50_000
+"""Below this many samples one process scores (starting workers costs about a second); at or above it, every core."""
+AUTO_MAX_WORKERS = 8
+"""The most workers chosen without being asked: past this the serial work around them (reading the data set and the
+outputs, writing the files) bounds the gain."""
+IN_FLIGHT_PER_WORKER = 2
+"""Chunks handed to each worker ahead of the one awaited: enough to keep it busy, few enough to bound memory."""
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def scoring_workers(requested: int | None, n_samples: int) -> int:
+    """Worker processes for a run of ``n_samples``: as requested (1: this process alone), else 1 for a small run and
+    one per core (at most ``AUTO_MAX_WORKERS``) for a large one; never more than the run has chunks."""
+    if requested is not None:
+        if requested < 1:
+            raise OnkobenchError(f"workers: must be at least 1, not {requested}")
+        wanted = requested
+    elif n_samples < AUTO_MIN_SAMPLES:
+        wanted = 1
+    else:
+        wanted = min(available_cores(), AUTO_MAX_WORKERS)
+    n_chunks = max(1, -(-n_samples // chunking.CHUNK_SAMPLES))
+    return min(wanted, n_chunks)
+
+
+class ScoringPool:
+    """The processes that score one run's chunks: none (``workers`` 1: this process scores), or ``workers`` started at
+    once, so that they import onkobench and load the task's scorer (a catalogue) while this process still reads."""
+
+    def __init__(self, task: Task, variant: Variant | None, workers: int) -> None:
+        self.task, self.variant, self.workers = task, variant, workers
+        self._pool: ProcessPoolExecutor | None = None
+        if workers > 1:
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_start_worker,
+                                             initargs=(task, variant, _scorer_modules(task, variant)))
+            for _ in range(workers):  # each submission finds no idle worker yet, so each starts one
+                self._pool.submit(_warm_up)
+
+    def scored(self, chunks: Iterable[Chunk], responses_path: Path, times: StageTimes | None = None) -> Iterator[ScoredChunk]:
+        """Each chunk scored from the responses file at ``responses_path``, in order: here, or by the workers a few
+        chunks ahead. A chunk's responses must be in the file (flushed) when the chunk comes."""
+        times = times if times is not None else StageTimes()
+        if self._pool is None:
+            scorer, encoder = SampleScorer(self.task, self.variant), ColumnEncoder()
+            with ResponseReader(responses_path) as reader:
+                for chunk in chunks:
+                    yield score_chunk(scorer, encoder, reader, chunk)
+            return
+        pending: deque[Future[ScoredChunk]] = deque()
+        for chunk in chunks:
+            pending.append(self._pool.submit(_score_in_worker, responses_path, chunk))
+            if len(pending) >= IN_FLIGHT_PER_WORKER * self.workers:
+                with times.timed("wait for workers"):
+                    done = pending.popleft().result()
+                yield done
+        while pending:
+            with times.timed("wait for workers"):
+                done = pending.popleft().result()
+            yield done
+
+    def close(self) -> None:
+        """Stop the workers: chunks not yet started are dropped (after an error, nothing waits for them)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> "ScoringPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _scorer_modules(task: Task, variant: Variant | None) -> tuple[str, ...]:
+    """The modules that define the task's parser, aggregator and scorer: a worker imports them before building its
+    scorer, so components a family registered in this process (not only by entry point) are known there too."""
+    from harness.scoring.aggregators import AGGREGATORS
+    from harness.scoring.parsers import PARSERS
+    from harness.scoring.scorers import SCORERS
+
+    parser = variant.parser if variant is not None and variant.parser is not None else task.parser
+    factories = [PARSERS.get(parser.name), SCORERS.get(task.scorer.name)]
+    if variant is not None and variant.aggregate is not None:
+        factories.append(AGGREGATORS.get(variant.aggregate.name))
+    names = {getattr(factory, "__module__", None) for factory in factories}
+    return tuple(sorted(name for name in names if name and name not in ("__main__", "__mp_main__")))
+
+
+_job: dict[str, Any] = {}
+"""In a worker: what its chunks are scored with (set by ``_start_worker``; the scorer built by its first task)."""
+
+
+def _start_worker(task: Task, variant: Variant | None, modules: tuple[str, ...]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the pool
+    _job.update(task=task, variant=variant, modules=modules)
+
+
+def _scorer_of_worker() -> tuple[SampleScorer, ColumnEncoder]:
+    if "scorer" not in _job:
+        for module in _job["modules"]:
+            import_module(module)
+        _job["scorer"] = SampleScorer(_job["task"], _job["variant"])
+        _job["encoder"] = ColumnEncoder()
+    return _job["scorer"], _job["encoder"]
+
+
+def _warm_up() -> None:
+    _scorer_of_worker()
+
+
+def _score_in_worker(responses_path: Path, chunk: Chunk) -> ScoredChunk:
+    scorer, encoder = _scorer_of_worker()
+    with ResponseReader(responses_path) as reader:
+        return score_chunk(scorer, encoder, reader, chunk)
