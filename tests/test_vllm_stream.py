@@ -101,3 +101,27 @@ def test_a_batch_left_early_is_aborted(monkeypatch) -> None:
     responses.close()  # the run stopped: a full disk, Ctrl-C
     # everything not handed on: request 1 finished in the same step as 0, the others were still queued
     assert engine.aborted == [f"{i}-0a1b2c3d" for i in range(1, 6)] and not engine.queued
+
+
+def test_answers_finished_before_a_kill_mid_batch_are_stored(mini_task_file, tmp_path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from harness.config.tasks import load_task_file
+    from harness.data import load_task_data, read_jsonl
+    from harness.pipeline.run import run_task_variant
+    from harness.pipeline.spec import RunSpec
+
+    class Interrupted(_SteppedEngine):
+        def step(self) -> list[_Output]:
+            if self.steps == 2:
+                raise KeyboardInterrupt  # Ctrl-C (or the engine's process killed) in the middle of the batch
+            return super().step()
+
+    runner = runner_on(Interrupted(per_step=2), monkeypatch)
+    runner.vllm, runner.weights = SimpleNamespace(__version__="stand-in"), {}
+    task = load_task_file(mini_task_file)
+    spec = RunSpec(task, task.variant("zero"), ModelConfig(name="tiny", runner="vllm", model_id="tiny"), load_task_data(task))
+    with pytest.raises(KeyboardInterrupt):
+        run_task_variant(spec, tmp_path, lambda: runner, progress=False)
+    stored = read_jsonl(next(tmp_path.glob("*/responses.jsonl")))
+    assert len(stored) == 4  # two steps of two answers, of the batch of 5: kept, not lost with the batch
