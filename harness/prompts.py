@@ -20,10 +20,14 @@ from harness.config.models import ModelConfig
 from harness.config.tasks import Task, Turn, Variant
 from harness.data import Sample, training_split
 from harness.registry import Registry
+from harness.template_reads import DETERMINISTIC_GLOBALS, EverythingRead, assigned_names, context_reads, fold_defined
 from harness.templating import ConfinedLoader, render_error, sandboxed_environment, unsafe_lines
 
 PROMPT_FILTERS: Registry[Callable[..., Any]] = Registry("prompt filter")
-"""Jinja filters for templates and ``queries``/``skip_when_empty`` expressions (families register theirs)."""
+"""Jinja filters for templates and ``queries``/``skip_when_empty`` expressions (families register theirs). A filter
+must give the same text for the same arguments: a turn that reads no sample renders once per variant."""
+TASK_LEVEL = frozenset({"shots", "k"})
+"""Context variables that are the same for every sample of a variant (``shot`` too, inside an example turn)."""
 
 
 def _short(ref: str) -> str:
@@ -51,6 +55,9 @@ class PromptRenderer:
         self.env = sandboxed_environment(ConfinedLoader(search))
         self.env.filters.update({name: PROMPT_FILTERS.get(name) for name in PROMPT_FILTERS})
         self._templates: dict[str, tuple[jinja2.Template, str, str]] = {}
+        self._independent: dict[tuple[str, bool], bool] = {}
+        self._fixed_turns: dict[tuple[int, ...], str] = {}
+        """Text of each turn that reads no sample, by its place in the variant (turn and example numbers)."""
         self.where = f"{task.name} variant {variant.name}"
         from harness.config.io import confined_path
 
@@ -180,15 +187,67 @@ class PromptRenderer:
                 f"{self.where}: template {_short(ref)!r}, sample {sample_id}: {render_error(err, 'inline template')}"
             ) from None
 
-    def _expand(self, turns: Sequence[Turn], context: dict[str, Any], sample_id: str) -> list[dict[str, str]]:
+    def reads_only_task_level(self, ref: str, in_example: bool) -> bool:
+        """Whether the turn template ``ref`` (with everything it includes, imports or extends) gives the same text
+        for every sample: it reads nothing but ``shots``, ``k``, deterministic globals and, in an example turn,
+        ``shot``. Decided on the parse trees (``harness.template_reads``); anything it cannot see through
+        counts as reading the sample."""
+        key = (ref, in_example)
+        if key not in self._independent:
+            self._independent[key] = self._analyse(ref, in_example)
+        return self._independent[key]
+
+    def _analyse(self, ref: str, in_example: bool) -> bool:
+        trees: list[jinja2.nodes.Template] = []
+        pending: list[tuple[str, bool | None]] = [(ref, None)]
+        seen: set[str] = set()
+        while pending:
+            name, from_file = pending.pop()
+            key = _key(name, name.endswith(".j2") if from_file is None else from_file)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                _, source, _ = self._template(name, from_file)
+            except OnkobenchError:
+                return False  # rendering names the problem, sample by sample as before
+            tree = self.env.parse(source)
+            trees.append(tree)
+            referenced = list(meta.find_referenced_templates(tree))
+            if None in referenced:
+                return False  # a template name built at render time
+            pending.extend((child, True) for child in referenced if child is not None)
+        # an included template sees the includer's own names, so a name bound anywhere is never folded
+        bound = set().union(*(assigned_names(tree) for tree in trees))
+        defined = {name: value for name, value in {"sample": True, "shots": True, "k": True, "shot": in_example}.items()
+                   if name not in bound}
+        allowed = TASK_LEVEL | DETERMINISTIC_GLOBALS | ({"shot"} if in_example else set())
+        try:
+            return all(context_reads(fold_defined(tree, defined), self.env) <= allowed for tree in trees)
+        except EverythingRead:
+            return False
+
+    def _turn_text(self, ref: str, context: dict[str, Any], sample_id: str, in_example: bool,
+                   place: tuple[int, ...]) -> str:
+        if not self.reads_only_task_level(ref, in_example):
+            return self._render(ref, context, sample_id)
+        if place not in self._fixed_turns:
+            # rendered for the first sample that needs it: an error names that sample, as without the reuse
+            self._fixed_turns[place] = self._render(ref, context, sample_id)
+        return self._fixed_turns[place]
+
+    def _expand(self, turns: Sequence[Turn], context: dict[str, Any], sample_id: str, in_example: bool = False,
+                place: tuple[int, ...] = ()) -> list[dict[str, str]]:
         messages: list[dict[str, str]] = []
-        for turn in turns:
+        for number, turn in enumerate(turns):
             if turn.shots is not None:
-                for shot in self.shots:
-                    messages.extend(self._expand(turn.shots, {**context, "shot": shot}, sample_id))
+                for shot_number, shot in enumerate(self.shots):
+                    messages.extend(self._expand(turn.shots, {**context, "shot": shot}, sample_id, True,
+                                                 (*place, number, shot_number)))
             else:
                 assert turn.role is not None and turn.template is not None
-                messages.append({"role": turn.role, "content": self._render(turn.template, context, sample_id)})
+                text = self._turn_text(turn.template, context, sample_id, in_example, (*place, number))
+                messages.append({"role": turn.role, "content": text})
         return messages
 
     def _context(self, sample: Sample) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import functools
 import os
 import platform
 import subprocess
@@ -53,6 +55,16 @@ def hardware() -> dict[str, Any]:
 
 
 def provenance() -> dict[str, Any]:
+    """Harness version, git commit and dirty flag, package versions and hardware of this process.
+
+    Looked up once per process: a process runs the code and packages it imported, so every run of a suite records
+    the same, and none pays again for two git processes and the package metadata (~0.1 s, forked from an engine's
+    process)."""
+    return copy.deepcopy(_process_provenance())
+
+
+@functools.cache
+def _process_provenance() -> dict[str, Any]:
     commit, dirty = git_state()
     return {
         "harness_version": __version__,

@@ -33,6 +33,12 @@ def test_continuous_batching_shares_the_engine_call_not_the_overlapping_latencie
     assert ResponseStats().latency()["seconds_per_item"] is None
 
 
+def test_streamed_answers_count_their_share_of_the_call() -> None:
+    """vLLM answers handed on as they finish: each row carries the time since the call's previous answer."""
+    rows = [Response(str(i), "x", latency_s=60.0 * (i + 1) / 300, n_batch=300, share_s=0.2) for i in range(300)]
+    assert per_item(rows) == pytest.approx(0.2, abs=1e-6)
+
+
 def test_rows_stored_without_a_batch_count_one_engine_call() -> None:
     """vLLM rows stored before ``batch_s``: the run's requests went to the engine together, so the call lasted as
     long as the slowest; the mean latency (what was published before) overstated the cost 150-fold here."""

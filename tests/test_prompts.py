@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,118 @@ def test_every_shipped_variant_renders(name: str, catalogue_family, tmp_path) ->
             assert request.messages[-1]["role"] == "user"
             assert all(m["content"] and m["content"] == m["content"].strip() for m in request.messages)
             assert data.by_id[request.sample_id].fields["text"] in request.messages[-1]["content"] or task.upstream
+
+
+# Turns that read no sample (example turns, a fixed system or setup turn) render once per variant.
+
+def count_renders(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    render = PromptRenderer._render
+
+    def counting(self, ref, context, sample_id):
+        counts[ref] = counts.get(ref, 0) + 1
+        return render(self, ref, context, sample_id)
+
+    monkeypatch.setattr(PromptRenderer, "_render", counting)
+    return counts
+
+
+def test_turns_that_read_no_sample_render_once_per_variant(mini_task_file: Path, monkeypatch) -> None:
+    task = load_task_file(mini_task_file)
+    data = load_task_data(task)
+    counts = count_renders(monkeypatch)
+    requests = build_requests(task, task.variant("two-shot"), data.samples, model())
+    # 5 samples; the system turn once, each of the 2 examples' question and answer once, the question per sample
+    # (every turn for every sample: 5 x (1 + 2 x 2 + 1) = 30 renders)
+    assert counts == {"Du bist Kodierer.": 1, "{{ shot.answer }}": 2, "prompts/question.j2": 2 + 5}
+    assert [r.messages[-1]["content"] for r in requests] == [f"ICD-10-GM-Code für: {s.fields['text']}" for s in data.samples]
+    assert all(r.messages[1:5] == requests[0].messages[1:5] for r in requests)
+    assert requests[0].messages[1] is not requests[1].messages[1]  # each request owns its message dicts
+
+
+@pytest.mark.parametrize("answer_turn, include", [
+    ("'{{ shot.answer }} ({{ sample.text }})'", ""),
+    ("prompts/answer.j2", "{% include 'prompts/rule.j2' %}"),  # read in an included file
+    ("'{% set q = namespace(t=shot) %}{% set q.t = sample %}{{ shot.answer }} ({{ q.t.text }})'", ""),
+])
+def test_an_example_turn_that_reads_the_sample_renders_per_sample(mini_task_file: Path, answer_turn: str,
+                                                                 include: str) -> None:
+    prompts = mini_task_file.parent / "prompts"
+    (prompts / "answer.j2").write_text("{{ shot.answer }} " + include, encoding="utf-8")
+    (prompts / "rule.j2").write_text("({{ sample.text }})", encoding="utf-8")
+    text = mini_task_file.read_text(encoding="utf-8").replace('"{{ shot.answer }}"', answer_turn)
+    mini_task_file.write_text(text, encoding="utf-8")
+    task = load_task_file(mini_task_file)
+    data = load_task_data(task)
+    requests = build_requests(task, task.variant("two-shot"), data.samples, model())
+    for request, sample in zip(requests, data.samples):
+        assert request.messages[2]["content"].endswith(f"({sample.fields['text']})")
+
+
+def test_a_random_filter_in_an_example_turn_is_never_reused(mini_task_file: Path) -> None:
+    task = load_task_file(mini_task_file)
+    renderer = PromptRenderer(task, task.variant("two-shot"))
+    assert renderer.reads_only_task_level("{{ shot.answer }}", True)
+    assert not renderer.reads_only_task_level("{{ shot.answer }}{{ ['', ' ']|random }}", True)
+    assert not renderer.reads_only_task_level("{{ shot.answer }}{{ lipsum(1) }}", True)
+    assert not renderer.reads_only_task_level("{% include shot.file %}", True)  # a name built at render time
+
+
+def test_an_error_in_a_reused_turn_names_the_first_sample(mini_task_file: Path) -> None:
+    text = mini_task_file.read_text(encoding="utf-8").replace('"{{ shot.answer }}"', '"{{ shot.missing }}"')
+    mini_task_file.write_text(text, encoding="utf-8")
+    task = load_task_file(mini_task_file)
+    with pytest.raises(OnkobenchError, match=r"template '\{\{ shot.missing \}\}', sample a: .*missing"):
+        build_requests(task, task.variant("two-shot"), load_task_data(task).samples, model())
+
+
+def rendered_both_ways(task, variant, samples, renderer_args=(), monkeypatch=None):
+    """(messages with turns reused, messages with every turn rendered for every sample, turns reused)."""
+    from harness.runners.completion import CompletionFormat
+
+    reused = PromptRenderer(task, variant, *renderer_args)
+    fast = build_requests(task, variant, samples, model(), reused)
+    with monkeypatch.context() as patch:
+        patch.setattr(PromptRenderer, "reads_only_task_level", lambda self, ref, in_example: False)
+        slow = build_requests(task, variant, samples, model(), PromptRenderer(task, variant, *renderer_args))
+    completion = CompletionFormat()
+    assert [r.key for r in fast] == [r.key for r in slow]
+    for a, b in zip(fast, slow):
+        assert json.dumps(a.messages, ensure_ascii=False) == json.dumps(b.messages, ensure_ascii=False)
+        assert completion.render(a.messages) == completion.render(b.messages)
+    return len(reused._fixed_turns)
+
+
+def assert_variants_render_the_same(task, base, monkeypatch, renderer_args=()) -> None:
+    for variant in task.variants.values():
+        data = chained_data(task, variant, base, ChainSource(None)) if task.upstream else base
+        reused = rendered_both_ways(task, variant, data.samples, renderer_args, monkeypatch)
+        if variant.shots is not None:  # every shipped example turn reads no sample
+            assert reused >= 2 * variant.shots.k, variant.name
+
+
+@pytest.mark.parametrize("name", sorted(load_all_tasks()))
+def test_reused_turns_give_the_same_messages_for_every_shipped_variant(name: str, catalogue_family, tmp_path,
+                                                                      monkeypatch) -> None:
+    task, base = shipped_task_data(load_all_tasks()[name], catalogue_family, tmp_path)
+    assert_variants_render_the_same(task, base or load_task_data(task), monkeypatch)
+
+
+@pytest.mark.parametrize("step", [1, 2, 3])
+def test_reused_turns_give_the_same_messages_with_an_imported_study_pack(step: int, study_pack: Path, monkeypatch) -> None:
+    from harness.config.prompt_packs import apply_prompt_pack
+
+    task = apply_prompt_pack(load_all_tasks()[f"urollmeval.step{step}"], study_pack)
+    assert_variants_render_the_same(task, load_task_data(task, SYNTHETIC_SNIPPETS), monkeypatch, (study_pack,))
+
+
+@pytest.fixture(scope="module")
+def study_pack(tmp_path_factory) -> Path:
+    """The prompt pack imported from the stand-in of the study's code."""
+    from harness.families.urollmeval.prompt_import import import_urollmeval
+
+    from support.files import FIXTURES
+
+    folder = tmp_path_factory.mktemp("pack") / "fake-study"
+    import_urollmeval(FIXTURES / "fake_urollmeval", folder)
+    return folder

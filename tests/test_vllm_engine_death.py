@@ -62,7 +62,7 @@ def test_a_dead_engine_stops_the_run_after_the_answers_it_gave(runner: VLLMRunne
             answered.append(response)
     # the group that went first is answered and kept; the other never becomes a stored failure
     assert sorted(r.key for r in answered) in (["a", "b"], ["c"])
-    assert all(r.text == "C61" and r.error is None and r.n_batch == len(answered) and r.batch_s is not None
+    assert all(r.text == "C61" and r.error is None and r.n_batch == len(answered) and r.share_s is not None
                for r in answered)
 
 

@@ -84,7 +84,7 @@ def test_chat_template_and_timings(runner, tiny) -> None:
         assert response.decode_s is not None
         assert response.n_output_tokens == 12 or response.finish_reason == "stop"
         # two sampling groups (the template arguments differ): one engine call each, its wall time recorded
-        assert response.n_batch == 1 and response.batch_s >= response.latency_s
+        assert response.n_batch == 1 and response.share_s >= response.latency_s
     assert runner.describe()["engine"] == "vllm"
 
 
@@ -174,6 +174,25 @@ def test_a_prompt_too_long_fails_alone_not_its_batch(runner) -> None:
         assert responses[key].error is None and responses[key].n_output_tokens
     (after,) = runner.generate([request("after")])  # the engine is left clean for the next batch
     assert after.error is None and after.n_output_tokens
+
+
+def test_responses_come_while_the_engine_still_works_on_the_batch(runner) -> None:
+    # 300 requests, more than the engine runs at once on a CPU (max_num_seqs 256): the first finish while the rest wait
+    responses = runner.generate([request(f"s{i}", f"Diagnose {i}", max_tokens=4) for i in range(300)])
+    first = next(responses)
+    assert runner.llm.llm_engine.has_unfinished_requests()  # handed on (and stored) before the batch ended
+    answered = [first, *responses]
+    assert sorted(r.key for r in answered) == sorted(f"s{i}" for i in range(300))
+    assert all(r.error is None and r.n_output_tokens for r in answered)
+
+
+def test_a_batch_left_early_is_aborted_in_the_engine(runner) -> None:
+    responses = runner.generate([request(f"a{i}", max_tokens=4) for i in range(300)])
+    next(responses)
+    responses.close()  # the run stopped (an error while storing, Ctrl-C)
+    assert not runner.llm.llm_engine.has_unfinished_requests()
+    (after,) = runner.generate([request("after")])  # the next batch gets its own answer, nothing left over
+    assert after.key == "after" and after.error is None and after.n_output_tokens
 
 
 def test_completion_format_sends_the_rendered_text(tiny) -> None:

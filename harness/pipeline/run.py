@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.config.models import ModelConfig
+from harness.pipeline.response_writer import ResponseWriter
 from harness.pipeline.spec import RunSpec
 from harness.prompts import PromptRenderer, build_requests
 from harness.provenance import provenance, utc_now
@@ -20,8 +20,6 @@ from harness.store import RunManifest, RunStore, RunSummary, ShardRecord
 from harness.config.tasks import Task, Variant
 from harness.data import TaskData, training_split
 
-FLUSH_EVERY = 16
-FLUSH_SECONDS = 2.0
 EXTERNAL_VARIANT = "external"
 """The variant name recorded for outputs scored from a file without a prompt variant."""
 
@@ -185,17 +183,9 @@ def _generate_into(store: RunStore, runner: Runner, pending: Sequence[Request], 
     from tqdm import tqdm
 
     by_key = {r.key: r for r in pending}
-    buffer: list[dict[str, Any]] = []
-    last_flush = time.monotonic()
-    with tqdm(total=len(pending), desc=desc, disable=not progress, unit="sample", leave=False) as bar:
-        try:
-            for response in runner.generate(pending):
-                buffer.append(_response_row(by_key[response.key], response))
-                bar.update(1)
-                if len(buffer) >= FLUSH_EVERY or time.monotonic() - last_flush > FLUSH_SECONDS:
-                    store.append_responses(buffer)
-                    buffer.clear()
-                    last_flush = time.monotonic()
-        finally:
-            # whatever finished before an error or Ctrl-C is kept
-            store.append_responses(buffer)
+    # whatever finished before an error or Ctrl-C is stored: leaving the writer's block drains its queue
+    with tqdm(total=len(pending), desc=desc, disable=not progress, unit="sample", leave=False) as bar, \
+            ResponseWriter(store) as writer:
+        for response in runner.generate(pending):
+            writer.put(_response_row(by_key[response.key], response))
+            bar.update(1)

@@ -216,7 +216,7 @@ class VLLMRunner(Runner):
             max_tokens=sampling.max_tokens, stop=list(sampling.stop) or None, **extra,
         )
 
-    def _response(self, request: Request, output: Any, n_batch: int, batch_s: float) -> Response:
+    def _response(self, request: Request, output: Any, n_batch: int, share_s: float) -> Response:
         completion = output.outputs[0]
         raw = completion.text
         split = split_reasoning(raw, bool(self.config.reasoning), self.config.think_end)
@@ -230,7 +230,7 @@ class VLLMRunner(Runner):
             n_prompt_tokens=len(output.prompt_token_ids or []), n_output_tokens=len(completion.token_ids),
             n_reasoning_tokens=reasoning_tokens, n_cached_tokens=getattr(output, "num_cached_tokens", None),
             latency_s=timings["latency_s"], ttft_s=timings["ttft_s"], queue_s=timings["queue_s"], decode_s=timings["decode_s"],
-            n_batch=n_batch, batch_s=round(batch_s, 6),
+            n_batch=n_batch, share_s=round(share_s, 6),
         )
 
     def generate(self, requests: Sequence[Request]) -> Iterator[Response]:
@@ -244,24 +244,51 @@ class VLLMRunner(Runner):
         for _, grouped in groupby(sorted(requests, key=group_key), key=group_key):
             yield from self._batch(prefix_order(list(grouped)))
 
-    def _chat(self, batch: Sequence[Request]) -> list[Any]:
-        """One ``llm.chat`` call for requests that share sampling, structured outputs and template arguments."""
+    def _engine_call(self, batch: Sequence[Request], enqueue: bool) -> Any:
+        """``llm.chat`` (``llm.generate`` for the completion format) of requests that share sampling, structured
+        outputs and template arguments; with ``enqueue`` their ``enqueue_*`` twin, which only queues them."""
         first = batch[0]
         lora = [self.lora_requests[r.adapter] if r.adapter else None for r in batch] if self.lora_requests else None
+        sampling = self._sampling_params(first.sampling, first.structured_regex)
         if self.completion is not None:
-            return self.llm.generate(
-                [self.completion.render(r.messages) for r in batch],
-                sampling_params=self._sampling_params(first.sampling, first.structured_regex),
-                use_tqdm=False, lora_request=lora,
-            )
-        return self.llm.chat(
-            [list(r.messages) for r in batch],
-            sampling_params=self._sampling_params(first.sampling, first.structured_regex),
-            use_tqdm=False,
-            lora_request=lora,
-            chat_template=self.chat_template,
-            chat_template_kwargs=dict(first.chat_template_kwargs) or None,
-        )
+            call = self.llm.enqueue if enqueue else self.llm.generate
+            return call([self.completion.render(r.messages) for r in batch], sampling_params=sampling, use_tqdm=False,
+                        lora_request=lora)
+        call = self.llm.enqueue_chat if enqueue else self.llm.chat
+        return call([list(r.messages) for r in batch], sampling_params=sampling, use_tqdm=False, lora_request=lora,
+                    chat_template=self.chat_template, chat_template_kwargs=dict(first.chat_template_kwargs) or None)
+
+    def _chat(self, batch: Sequence[Request]) -> list[Any]:
+        """The outputs of one engine call, in the order of ``batch``."""
+        return self._engine_call(batch, enqueue=False)
+
+    def _stream(self, batch: Sequence[Request]) -> Iterator[tuple[int, Any]]:
+        """(position in ``batch``, output) as each request finishes, while the engine works on the rest, so the
+        pipeline stores answers during generation rather than after it. The requests are queued as ``llm.chat``
+        queues them and the engine is stepped as ``LLM.wait_for_completion`` steps it, which would hold every
+        output to the end. A vLLM without ``enqueue_chat`` gets one ``llm.chat`` call."""
+        if not hasattr(self.llm, "enqueue_chat"):
+            yield from enumerate(self._chat(batch))
+            return
+        queued = self._engine_call(batch, enqueue=True)
+        # enqueue returns vLLM's internal ids, "<id>-<8 random characters>", its outputs carry <id>
+        # (InputProcessor.assign_request_id, vLLM 0.32)
+        waiting = {str(internal).split("-", 1)[0]: (position, internal) for position, internal in enumerate(queued)}
+        engine = self.llm.llm_engine
+        try:
+            if len(waiting) != len(batch):  # ids of another form: the outputs in order, at the end
+                yield from enumerate(self.llm.wait_for_completion(use_tqdm=False))
+                waiting.clear()
+                return
+            while waiting and engine.has_unfinished_requests():
+                for output in engine.step():
+                    if output.finished and output.request_id in waiting:
+                        yield waiting.pop(output.request_id)[0], output
+            if waiting:
+                raise RuntimeError(f"the engine finished without {len(waiting)} of the batch's requests")
+        finally:
+            if waiting:  # stopped early (an error here or in the caller): the engine is left clean for the next batch
+                engine.abort_request([internal for _, internal in waiting.values()], internal=True)
 
     def _stop_if_engine_dead(self, err: BaseException) -> None:
         """A dead engine answers nothing again: stop the run (stored answers stay, a rerun continues) instead of
@@ -273,30 +300,44 @@ class VLLMRunner(Runner):
             ) from err
 
     def _batch(self, batch: Sequence[Request]) -> Iterator[Response]:
-        """The batch's responses; when the engine refuses the batch (one prompt too long for the context, say),
-        each request is sent alone and those that still fail are recorded as failed requests, as the openai
-        runner records a request that failed for good. The rest of the batch is answered."""
-        started = time.perf_counter()
+        """The batch's responses as they finish; when the engine refuses the batch (one prompt too long for the
+        context, say) or fails in it, each request not yet answered is sent alone and those that still fail are
+        recorded as failed requests, as the openai runner records a request that failed for good. A dead engine
+        stops the run instead (``_stop_if_engine_dead``)."""
+        answered: set[int] = set()
+        stream = self._stream(batch)
+        last = time.perf_counter()
         try:
-            outputs = self._chat(batch)
-        except Exception as err:  # noqa: BLE001 - any engine error of a batch is retried request by request
-            self._stop_if_engine_dead(err)
-            if len(batch) == 1:
-                yield _failed(batch[0], err)
-                return
-            for request in batch:
-                started = time.perf_counter()
+            while True:
                 try:
-                    (output,) = self._chat([request])
-                except Exception as single:  # noqa: BLE001 - recorded as this request's error, never a crash
-                    self._stop_if_engine_dead(single)
-                    yield _failed(request, single)
-                    continue
-                yield self._response(request, output, 1, time.perf_counter() - started)
+                    position, output = next(stream)
+                except StopIteration:
+                    return
+                except Exception as err:  # noqa: BLE001 - any engine error of a batch is retried request by request
+                    self._stop_if_engine_dead(err)
+                    yield from self._one_by_one([r for p, r in enumerate(batch) if p not in answered], err, len(batch))
+                    return
+                answered.add(position)
+                # the time since the call's previous answer: the shares of one engine call add up to its wall time
+                now = time.perf_counter()
+                share_s, last = now - last, now
+                yield self._response(batch[position], output, len(batch), share_s)
+        finally:
+            stream.close()  # at once, not when collected: what the engine still holds of the batch is aborted
+
+    def _one_by_one(self, rest: Sequence[Request], err: Exception, n_batch: int) -> Iterator[Response]:
+        if n_batch == 1:  # it was sent alone already
+            yield from (_failed(request, err) for request in rest)
             return
-        batch_s = time.perf_counter() - started
-        for request, output in zip(batch, outputs):
-            yield self._response(request, output, len(batch), batch_s)
+        for request in rest:
+            started = time.perf_counter()
+            try:
+                (output,) = self._chat([request])
+            except Exception as single:  # noqa: BLE001 - recorded as this request's error, never a crash
+                self._stop_if_engine_dead(single)
+                yield _failed(request, single)
+                continue
+            yield self._response(request, output, 1, time.perf_counter() - started)
 
 
 def _engine_dead(err: BaseException) -> bool:

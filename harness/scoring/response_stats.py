@@ -33,7 +33,9 @@ class ResponseStats:
         latency = row.get("latency_s")
         if latency is not None:
             self.latencies.append(latency)
-            if row.get("batch_s") is not None and row.get("n_batch"):
+            if row.get("share_s") is not None:
+                self.per_item.append(row["share_s"])
+            elif row.get("batch_s") is not None and row.get("n_batch"):
                 self.per_item.append(row["batch_s"] / row["n_batch"])
             elif row.get("n_batch"):
                 # batched runners report the batch's wall time on each of its requests
