@@ -131,5 +131,6 @@ def test_committed_results_keep_their_ids_and_validate() -> None:
     for path in sorted((REPO_ROOT / "leaderboards" / "results").rglob("*.json")):
         result = read_result(path)
         assert result is not None and result.prompt_pack is None
-        assert path.stem == result.run_id == run_id_for(result.task, result.variant, result.model.name)
+        chain_tag = (result.upstream or {}).get("tag")  # a chained step's id names its upstream (e.g. from-gold)
+        assert path.stem == result.run_id == run_id_for(result.task, result.variant, result.model.name, chain_tag)
     assert invoke("validate", str(REPO_ROOT / "leaderboards" / "results")).exit_code == 0
