@@ -38,7 +38,7 @@ ROOT = HERE.parents[1]
 for _path in (ROOT, ROOT / "tests", ROOT / "benchmarks", HERE):
     sys.path.insert(0, str(_path))
 
-from vllm_dummy_throughput import LLAMA_8B_SHAPE, build_model
+from vllm_dummy_throughput import LLAMA_8B_SHAPE, build_model, write_results
 
 VARIANTS = ("0", "3-shot")
 
@@ -213,9 +213,7 @@ def main() -> None:
     if device == "cuda":
         results["gpu_peak_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     runner.close()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    print(json.dumps(results, indent=2))
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,13 @@ def build_model(folder: Path) -> Path:
     return big
 
 
+def write_results(path: Path, results: dict) -> None:
+    """The figures as JSON to ``path`` (the device call's $OUT) and to stdout (the call's output tail)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(json.dumps(results, indent=2))
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
@@ -160,9 +167,7 @@ def main() -> None:
     results["prefix_order"] = prefix_order_comparison(runner, task, data, config)
     results["reasoning"] = reasoning_comparison(runner, task, data, config)
     runner.close()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    print(json.dumps(results, indent=2))
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

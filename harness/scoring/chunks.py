@@ -55,7 +55,7 @@ class Chunk:
 @dataclass(frozen=True, slots=True)
 class ScoredChunk:
     lines: bytes
-    """The chunk's lines of scores.jsonl."""
+    """The chunk's lines of the run's score file."""
     table: ScoreTable
     stats: ResponseStats
     seconds: dict[str, float]
