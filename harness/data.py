@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from harness.gc_pacing import paced_collector
 from harness.errors import DataRevisionWarning, OnkobenchError
 from harness.jsonl import quick_loads, quick_loads_many
 from harness.records import file_sha256, stable_hash_of_rows
@@ -351,6 +352,7 @@ def training_split(task: Task, required: bool = True) -> TrainingSplit | None:
     return TrainingSplit(path, file_sha256(path))
 
 
+@paced_collector()
 def load_task_data(task: Task, data_path: str | Path | None = None) -> TaskData:
     """The task's samples, from ``data_path`` if given, else from the task's own dataset spec."""
     path = resolve_data_path(task, data_path)

@@ -21,7 +21,8 @@ FORBIDDEN = {
     "harness/registry.py": ("harness.config", "harness.data", "harness.runners", "harness.scoring", "harness.pipeline"),
     "harness/stats.py": ("harness.",),
     "harness/jsonl.py": ("harness.",),  # below the store, the data and every stage
-    "harness/template_reads.py": ("harness.",),  # a Jinja parse-tree analysis: knows no task, sample or stage
+    "harness/template_reads.py": ("harness.",),
+    "harness/gc_pacing.py": ("harness.",),  # a Jinja parse-tree analysis: knows no task, sample or stage
     # the runner table sits below config (a ModelConfig checks its runner there); runner classes load lazily by name
     "harness/runner_registry.py": ("harness.config", "harness.data", "harness.runners", "harness.scoring",
                                    "harness.pipeline"),

@@ -17,6 +17,7 @@ from harness.pipeline.run import EXTERNAL_VARIANT, RunOutcome, build_manifest
 from harness.pipeline.spec import run_id_for
 from harness.config.models import ModelConfig
 from harness.provenance import utc_now
+from harness.gc_pacing import paced_collector
 from harness.records import stable_hash
 from harness.scoring import chunks as chunking
 from harness.scoring.chunks import Chunk, make_chunk, single_query_chunk
@@ -135,6 +136,7 @@ def _one_output_variant(task: Task, name: str) -> Variant:
     return variant
 
 
+@paced_collector()
 def score_outputs_file(
     task: Task, data: TaskData, outputs_path: Path, out_dir: Path, model_name: str,
     records: Iterable[dict[str, Any]] | None = None, variant: str | None = None, workers: int | None = None,

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from harness.gc_pacing import paced_collector
 from harness.scoring import ScoreTable, compute_metrics
 from harness.scoring.chunks import Query, ScoredChunk, chunks_of
 from harness.scoring.response_stats import ResponseStats
@@ -65,6 +66,7 @@ def summarize(manifest: RunManifest, task: Task, table: ScoreTable, responses: R
     )
 
 
+@paced_collector()
 def score_stored(
     store: RunStore, manifest: RunManifest, task: Task, variant: Variant | None, data: TaskData,
     queries: Mapping[str, Sequence[Query]], index: ResponseIndex | None = None, workers: int | None = None,

@@ -8,6 +8,7 @@ raised, and the workers stop; the caller's atomic writes then keep the files of 
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -18,6 +19,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from harness.gc_pacing import BULK_THRESHOLD
 from harness.config.tasks import Task, Variant
 from harness.errors import OnkobenchError
 from harness.jsonl import ColumnEncoder
@@ -128,6 +130,7 @@ _job: dict[str, Any] = {}
 
 def _start_worker(task: Task, variant: Variant | None, modules: tuple[str, ...]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the pool
+    gc.set_threshold(BULK_THRESHOLD, *gc.get_threshold()[1:])  # a worker only ever scores chunks (gc_pacing)
     _job.update(task=task, variant=variant, modules=modules)
 
 

@@ -1,0 +1,26 @@
+"""The cyclic garbage collector paced for bulk work on many small objects (a data set's rows, a run's scores)."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+BULK_THRESHOLD = 50_000
+"""New container objects between two young-generation passes during bulk work (Python's default: 700)."""
+
+
+@contextmanager
+def paced_collector(threshold: int = BULK_THRESHOLD) -> Iterator[None]:
+    """Run the collector ~70x less often inside (also usable as a decorator), restoring the pacing after.
+
+    Python starts a young-generation pass every 700 new containers and every so many of those a full pass that
+    walks every live object, so building 500,000 samples and their scores spends 10-15 % of the CPU in passes that
+    find nothing (rows and score records hold no cycles; reference counting frees them). It keeps collecting,
+    only less often: memory held by cycles stays bounded."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(threshold, before[0]), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
