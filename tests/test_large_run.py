@@ -17,6 +17,8 @@ pytestmark = pytest.mark.slow
 
 N = 500_000
 LARGE_RUN = REPO_ROOT / "benchmarks" / "large_run.py"
+MEMORY_SLACK = 0.5
+"""Share of the long outputs' extra bytes that a run's peak memory may differ by (see the first test)."""
 
 
 def _real_catalogue() -> bool:
@@ -46,8 +48,11 @@ def test_scoring_500k_samples_keeps_outputs_on_disk(tmp_path: Path) -> None:
     assert scored_short["n_samples"] == scored_long["n_samples"] == N
     assert scored_short["accuracy"] == scored_long["accuracy"]  # same answers behind the long preambles
 
-    # the outputs are streamed: 300 MB more of them cost (almost) no memory
-    assert scored_long["peak_mb"] - scored_short["peak_mb"] < 0.1 * extra_bytes / 2**20
+    # the outputs are streamed: 300 MB more of them cost no memory that grows with them. The bound is half of that
+    # extra: holding the outputs would add all of it, while the same run's peak moves by up to ~100 MB from one
+    # run to the next (557-652 MB measured for one input, short or long outputs alike: allocator timing), which
+    # made a tighter bound fail by chance
+    assert scored_long["peak_mb"] - scored_short["peak_mb"] < MEMORY_SLACK * extra_bytes / 2**20
     # what scoring keeps per sample is a few columns, not the sample's record
     per_sample = (scored_long["peak_mb"] - scored_long["peak_after_load_mb"]) * 2**20 / N
     assert per_sample < 1024, per_sample
@@ -56,7 +61,7 @@ def test_scoring_500k_samples_keeps_outputs_on_disk(tmp_path: Path) -> None:
     # holds no more than alone
     scored_two = _step("score", str(long), "--workers", "2", "--out", "runs-2")
     assert scored_two["scores_sha256"] == scored_long["scores_sha256"]
-    assert scored_two["peak_mb"] - scored_short["peak_mb"] < 0.1 * extra_bytes / 2**20
+    assert scored_two["peak_mb"] - scored_short["peak_mb"] < MEMORY_SLACK * extra_bytes / 2**20
     per_sample = (scored_two["peak_mb"] - scored_two["peak_after_load_mb"]) * 2**20 / N
     assert per_sample < 1024, per_sample
 
