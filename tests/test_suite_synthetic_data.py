@@ -64,3 +64,18 @@ def test_results_on_synthetic_stand_in_data_go_to_the_synthetic_tables(tmp_path:
     assert groups == {("urollmeval", True)}
     groups = {(o.family, o.synthetic) for o in build_overviews(build_tables([out / "r"]))}
     assert groups == {("urollmeval", False)}
+
+
+def test_shards_of_a_synthetic_entry_merge_into_a_synthetic_run(tmp_path: Path) -> None:
+    """``onkobench merge`` rebuilds the whole run from the task by name: it must keep what the suite said of the data."""
+    suite = str(write_suite(tmp_path, synthetic=True))
+    shards = [tmp_path / "shards" / str(index) for index in (1, 2)]
+    for index, out in enumerate(shards, start=1):
+        result = CliRunner().invoke(main, ["run", "--suite", suite, "--shard", f"{index}/2", "--out", str(out),
+                                           "--no-progress"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["merge", *map(str, shards), "--out", str(tmp_path / "merged")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    [summary] = (tmp_path / "merged").glob("*/summary.json")
+    assert json.loads(summary.read_text(encoding="utf-8"))["dataset"]["synthetic"] is True

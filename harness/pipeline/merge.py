@@ -27,7 +27,7 @@ from harness.config.tasks import default_tasks_dir, load_task
 from harness.data import load_task_data
 from harness.errors import OnkobenchError
 from harness.pipeline.chains import ChainSource, chained_data
-from harness.pipeline.plan import first_samples
+from harness.pipeline.plan import first_samples, on_synthetic_data
 from harness.pipeline.run import build_manifest, finish_run
 from harness.pipeline.shard_runs import ShardRun, check_shards_belong_together, collect_shard_runs
 from harness.pipeline.shards import shard_of
@@ -100,6 +100,8 @@ def whole_spec(manifest: RunManifest, data_path: Path | None, pack: PromptPack |
     if manifest.task.endswith((".yaml", ".yml")):  # a name only: never a task file a shard folder could bring
         raise OnkobenchError(f"run {manifest.run_id}: task {manifest.task!r} is not a task name")
     task = apply_prompt_pack(load_task(manifest.task), pack.folder if pack else None)
+    if manifest.dataset.get("synthetic") and not task.dataset.synthetic:
+        task = on_synthetic_data(task)  # the shards ran a suite entry marked synthetic: so is the whole run
     if task.version != manifest.task_version:
         raise OnkobenchError(f"run {manifest.run_id}: the shards ran version {manifest.task_version} of {task.name}, "
                              f"this checkout has version {task.version}")

@@ -55,6 +55,12 @@ class PlannedTask:
     """Planned variants the pack gives no wording for (they keep the task's own), each with the reason."""
 
 
+def on_synthetic_data(task: Task) -> Task:
+    """The task as run on a synthetic stand-in for its data set (a suite entry's ``synthetic: true``): its results
+    are synthetic (a private flag stays: it only ever adds checks)."""
+    return task.model_copy(update={"dataset": task.dataset.model_copy(update={"synthetic": True})})
+
+
 def _checked_chains(task: Task, chains: Sequence[str]) -> tuple[str, ...]:
     if task.upstream is None and chains:
         raise OnkobenchError(f"task {task.name} is not a chained step; --chain/--gold do not apply")
@@ -85,8 +91,7 @@ def _plan_task(
         raise OnkobenchError(f"no model for task {entry.task} (--model NAME or models in the suite)")
     task = load_task(entry.task)
     if entry.synthetic_data:
-        # a task run on synthetic data is a synthetic result (a private flag stays: it only ever adds checks)
-        task = task.model_copy(update={"dataset": task.dataset.model_copy(update={"synthetic": True})})
+        task = on_synthetic_data(task)
     gaps = variants_not_in_pack(task, pack.folder) if pack else {}
     task = apply_prompt_pack(task, pack.folder if pack else None)
     names = [v for name in entry.variants for v in task.expand_variant(name)] if entry.variants else list(task.variants)
