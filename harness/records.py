@@ -135,10 +135,9 @@ class Response:
     queue_s: float | None = None
     decode_s: float | None = None
     n_batch: int | None = None
-    """Requests processed together with this one; ``latency_s`` covers the whole batch unless ``batch_s`` is given."""
-    batch_s: float | None = None
-    """Wall time of the engine call that answered this request and ``n_batch - 1`` others (vLLM rows stored before
-    ``share_s``; a request's share of it is the item's cost)."""
+    """Requests processed together with this one; ``latency_s`` covers the whole batch unless ``share_s`` is given.
+    (vLLM rows stored on 2026-11-30 before ``share_s`` carry ``batch_s``, the engine call's wall time; the scoring
+    still reads it from those rows.)"""
     share_s: float | None = None
     """This request's share of the wall time of the engine call that answered it, for engines that hand answers on
     as they finish and whose ``latency_s`` is the request's own (continuous batching: vLLM): the time from the call's

@@ -28,8 +28,12 @@ def test_a_batch_whose_latency_is_the_batch_wall_time_is_shared() -> None:
 def test_continuous_batching_shares_the_engine_call_not_the_overlapping_latencies() -> None:
     """vLLM: 300 requests in one 60 s call, each with its own latency (up to 60 s); the item costs 0.2 s, not the
     mean latency of 30 s."""
-    rows = [Response(str(i), "x", latency_s=60.0 * (i + 1) / 300, n_batch=300, batch_s=60.5) for i in range(300)]
-    assert per_item(rows) == pytest.approx(60.5 / 300, abs=1e-6)
+    rows = [{**Response(str(i), "x", latency_s=60.0 * (i + 1) / 300, n_batch=300).to_dict(), "batch_s": 60.5}
+            for i in range(300)]  # as stored before share_s: the call's wall time on each row
+    stats = ResponseStats()
+    for row in rows:
+        stats.add(row)
+    assert stats.latency()["seconds_per_item"] == pytest.approx(60.5 / 300, abs=1e-6)
     assert ResponseStats().latency()["seconds_per_item"] is None
 
 

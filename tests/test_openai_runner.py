@@ -42,6 +42,17 @@ def test_slow_server_times_out_then_answers(mini_task_file: Path, tmp_path: Path
     assert all(count == 2 for count in server.attempts.values())
 
 
+def test_a_refused_request_is_recorded_with_its_own_latency(mini_task_file: Path, tmp_path: Path) -> None:
+    """HTTP 400 is final (not retried); the row counts as one request of its own in seconds per item, not as part
+    of an engine call of unknown size."""
+    with FakeOpenAI(faults={"http400": 10}) as server:
+        outcome = run(mini_task_file, tmp_path, config(server.base_url))
+    rows = read_jsonl(outcome.folder / "responses.jsonl")
+    assert all(r["error"].startswith("HTTP 400") and r["n_batch"] == 1 for r in rows) and len(rows) == 5
+    assert outcome.summary.latency["seconds_per_item"] == pytest.approx(
+        sum(r["latency_s"] for r in rows) / 5, abs=1e-5)
+
+
 def test_exhausted_retries_are_recorded_per_sample_and_rerun_later(mini_task_file: Path, tmp_path: Path) -> None:
     with FakeOpenAI(faults={"http500": 10}) as server:
         outcome = run(mini_task_file, tmp_path, config(server.base_url, retries=1))

@@ -267,7 +267,8 @@ class OpenAIRunner(Runner):
         if reply.status_code in RETRY_STATUS:
             raise _Retryable(f"HTTP {reply.status_code} from {redact_url(self.urls[index])}")
         if reply.status_code >= 400:
-            return Response(key=request.key, text="", error=f"HTTP {reply.status_code}: {reply.text[:300]}", latency_s=latency)
+            return Response(key=request.key, text="", error=f"HTTP {reply.status_code}: {reply.text[:300]}", latency_s=latency,
+                            n_batch=1)
         try:
             parsed = read_reply(reply.json())
         except UnreadableReply as err:

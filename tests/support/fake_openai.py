@@ -125,8 +125,8 @@ class FakeOpenAI(LocalServer):
                 if fault == "reset":
                     self.connection.close()
                     return
-                if fault == "http500":
-                    self.send_response(500)
+                if fault in ("http500", "http400"):
+                    self.send_response(int(fault[4:]))
                     self.end_headers()
                     return
                 if fault == "slow":
