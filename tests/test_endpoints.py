@@ -76,7 +76,8 @@ def test_when_all_are_out_the_one_back_soonest_is_used() -> None:
     assert picks(pool, 1) == [1]
     single = EndpointPool(1, 1.0, clock)
     single.failed(0, clock.now)
-    assert picks(single, 2) == [0, 0]  # one server alone: used as if there were no pool
+    assert not single.any_up()  # the caller backs off before its next attempt (OpenAIRunner.complete)
+    assert picks(single, 2) == [0, 0]  # and then tries the one server again
 
 
 def test_an_empty_pool_is_refused() -> None:

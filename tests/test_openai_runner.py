@@ -139,13 +139,20 @@ def test_a_replica_killed_mid_run_loses_no_sample_and_the_run_finishes(tmp_path:
 
 def test_a_replica_back_from_its_cooldown_gets_requests_again(mini_task_file: Path, tmp_path: Path) -> None:
     """A replica failing attempts is left out, probed after its cool-down, and back in the turn once it answers:
-    in the next run it takes its share (2 of 5 in turn with one other), not one probe per cool-down."""
+    in the next run of the same runner (its pool remembers the failures) it takes its share (2 of 5 in turn with
+    one other), not one probe per cool-down."""
     with FakeOpenAI() as steady, FakeOpenAI(faults={"http500": 1}) as flaky:
         cfg = config(steady.base_url, flaky.base_url, retries=1)
         cfg = cfg.model_copy(update={"server": cfg.server.model_copy(update={"endpoint_cooldown_s": 0.01})})
-        outcome = run(mini_task_file, tmp_path / "first", cfg)
-        assert outcome.summary.status_counts == {"ok": 5} and not flaky.served  # its every attempt failed
-        flaky.faults = {}
-        time.sleep(0.5)  # longer than its longest cool-down (5 failures in a row: 0.16 s)
-        run(mini_task_file, tmp_path / "second", cfg.model_copy(update={"name": "served-again"}))
+        from harness.runners.openai import OpenAIRunner
+
+        runner = OpenAIRunner(cfg, tmp_path)
+        try:
+            outcome = run(mini_task_file, tmp_path / "first", cfg, runner=runner)
+            assert outcome.summary.status_counts == {"ok": 5} and not flaky.served  # its every attempt failed
+            flaky.faults = {}
+            time.sleep(0.5)  # longer than its longest cool-down (5 failures in a row: 0.16 s)
+            run(mini_task_file, tmp_path / "second", cfg, runner=runner)
+        finally:
+            runner.close()
     assert len(flaky.served) >= 2

@@ -44,8 +44,10 @@ class LocalServer:
         self.httpd.server_close()
 
 
-def run_with_openai_runner(task_file: Path, out: Path, cfg: "ModelConfig", variant: str = "zero"):  # noqa: ANN201
-    """Run one variant of a task file with the openai runner of ``cfg`` into ``out``; the RunOutcome."""
+def run_with_openai_runner(task_file: Path, out: Path, cfg: "ModelConfig", variant: str = "zero",  # noqa: ANN201
+                           runner: "OpenAIRunner | None" = None):
+    """Run one variant of a task file with the openai runner of ``cfg`` into ``out``; the RunOutcome. ``runner``: one
+    already made (its endpoint pool remembers earlier runs), left open; else a fresh one, closed after."""
     from harness.config.tasks import load_task_file
     from harness.data import load_task_data
     from harness.pipeline.run import run_task_variant
@@ -53,12 +55,14 @@ def run_with_openai_runner(task_file: Path, out: Path, cfg: "ModelConfig", varia
     from harness.runners.openai import OpenAIRunner
 
     task = load_task_file(task_file)
-    runner = OpenAIRunner(cfg, out)
+    own = runner is None
+    used = OpenAIRunner(cfg, out) if runner is None else runner
     try:
-        return run_task_variant(RunSpec(task, task.variant(variant), cfg, load_task_data(task)), out, lambda: runner,
+        return run_task_variant(RunSpec(task, task.variant(variant), cfg, load_task_data(task)), out, lambda: used,
                                 progress=False)
     finally:
-        runner.close()
+        if own:
+            used.close()
 
 
 class FakeOpenAI(LocalServer):
