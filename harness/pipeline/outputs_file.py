@@ -42,13 +42,17 @@ def iter_output_records(path: Path, known_ids: Mapping[str, Any], required: tupl
         yield {**row, "id": str(row["id"]), "_number": number}
 
 
+_EXTERNAL_KEY_PREFIX = "external:"
+"""A line of an outputs file is stored under this prefix and its sample id."""
+
+
 def _external_key(sample_id: str) -> str:
-    return f"external:{sample_id}"
+    return _EXTERNAL_KEY_PREFIX + sample_id
 
 
 def _external_keys(sample_ids: list[str]) -> list[str]:
-    """``_external_key`` of each id (the dataset's ids are strings)."""
-    return list(map("external:".__add__, sample_ids))
+    """``_external_key`` of each id (the dataset's ids are strings), without a Python call per id."""
+    return list(map(_EXTERNAL_KEY_PREFIX.__add__, sample_ids))
 
 
 class _Line(NamedTuple):
