@@ -108,11 +108,12 @@ class PromptRenderer:
         collect(self.variant.turns)
         return refs
 
-    def _walk(self, errors: list[str] | None = None) -> dict[str, tuple[str, str, jinja2.nodes.Template]]:
-        """Every template the variant uses, by key: its turns and, transitively, what they include, import
-        or extend, as (source, label, parse tree). A template that cannot be loaded raises, or with
-        ``errors`` is listed there and left out."""
-        pending: list[tuple[str, bool | None]] = [(ref, None) for ref in self._turn_refs()]
+    def _walk(self, errors: list[str] | None = None,
+              refs: Sequence[str] | None = None) -> dict[str, tuple[str, str, jinja2.nodes.Template]]:
+        """Every template the variant uses (or ``refs`` use), by key: its turns and, transitively, what they
+        include, import or extend, as (source, label, parse tree; each call parses afresh). A template that cannot
+        be loaded raises, or with ``errors`` is listed there and left out."""
+        pending: list[tuple[str, bool | None]] = [(ref, None) for ref in (self._turn_refs() if refs is None else refs)]
         found: dict[str, tuple[str, str, jinja2.nodes.Template]] = {}
         failed: set[str] = set()
         while pending:
@@ -198,25 +199,12 @@ class PromptRenderer:
         return self._independent[key]
 
     def _analyse(self, ref: str, in_example: bool) -> bool:
-        trees: list[jinja2.nodes.Template] = []
-        pending: list[tuple[str, bool | None]] = [(ref, None)]
-        seen: set[str] = set()
-        while pending:
-            name, from_file = pending.pop()
-            key = _key(name, name.endswith(".j2") if from_file is None else from_file)
-            if key in seen:
-                continue
-            seen.add(key)
-            try:
-                _, source, _ = self._template(name, from_file)
-            except OnkobenchError:
-                return False  # rendering names the problem, sample by sample as before
-            tree = self.env.parse(source)
-            trees.append(tree)
-            referenced = list(meta.find_referenced_templates(tree))
-            if None in referenced:
-                return False  # a template name built at render time
-            pending.extend((child, True) for child in referenced if child is not None)
+        try:
+            trees = [tree for _, _, tree in self._walk(refs=[ref]).values()]
+        except OnkobenchError:
+            return False  # rendering names the problem, sample by sample as before
+        if any(None in meta.find_referenced_templates(tree) for tree in trees):
+            return False  # a template name built at render time
         # an included template sees the includer's own names, so a name bound anywhere is never folded
         bound = set().union(*(assigned_names(tree) for tree in trees))
         defined = {name: value for name, value in {"sample": True, "shots": True, "k": True, "shot": in_example}.items()
