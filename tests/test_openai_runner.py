@@ -141,7 +141,7 @@ def test_a_replica_back_from_its_cooldown_gets_requests_again(mini_task_file: Pa
     """A replica failing attempts is left out, probed after its cool-down, and back in the turn once it answers:
     in the next run of the same runner (its pool remembers the failures) it takes its share (2 of 5 in turn with
     one other), not one probe per cool-down."""
-    with FakeOpenAI() as steady, FakeOpenAI(faults={"http500": 1}) as flaky:
+    with FakeOpenAI() as steady, FakeOpenAI(faults={"http500": 100}) as flaky:  # fails every attempt until cleared
         cfg = config(steady.base_url, flaky.base_url, retries=1)
         cfg = cfg.model_copy(update={"server": cfg.server.model_copy(update={"endpoint_cooldown_s": 0.01})})
         from harness.runners.openai import OpenAIRunner
