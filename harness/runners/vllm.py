@@ -21,8 +21,22 @@ from harness.runners.reasoning import split_reasoning
 
 
 def prefix_order(requests: Sequence[Request]) -> list[Request]:
-    """Requests sorted so that those sharing leading chat turns (few-shot examples) run together."""
-    return sorted(requests, key=lambda r: (json.dumps(list(r.messages[:-1]), ensure_ascii=False), r.sample_id, r.query_index))
+    """Requests grouped so that those sharing leading chat turns (few-shot examples) run together: the groups in the
+    order of their turns' text, each group's requests in the order given (the data set's, as a bare script sends them).
+
+    A variant's few-shot turns are rendered once and shared by its requests, so each distinct list of turn objects is
+    written out once."""
+    written: dict[tuple[int, ...], str] = {}
+
+    def leading_turns(request: Request) -> str:
+        turns = request.messages[:-1]
+        identity = tuple(map(id, turns))  # the turns are alive during the sort: their ids stay theirs
+        text = written.get(identity)
+        if text is None:
+            text = written[identity] = json.dumps(list(turns), ensure_ascii=False)
+        return text
+
+    return sorted(requests, key=leading_turns)
 
 
 def engine_timings(metrics: Any) -> dict[str, float | None]:
