@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property, partial
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,12 @@ from harness.registry import Registry
 LOCAL_FORMATS = (".jsonl", ".json", ".parquet", ".csv")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sample:
-    """One item of a task's data: its id, its fields and its gold answer."""
+    """One item of a task's data: its id, its fields and its gold answer.
+
+    Not a frozen dataclass, although nothing changes a sample once built: a frozen one's ``__init__`` sets each field
+    through ``object.__setattr__``, which made building 500,000 samples take 0.47 s instead of 0.17 s."""
 
     id: str
     fields: dict[str, Any]
@@ -86,6 +91,10 @@ def build_samples(task: Task, rows: list[dict[str, Any]], source_label: str) -> 
     """Turn dataset rows into Samples: id, fields, target; errors name the row."""
     target = _TargetExpression(task.target, task.name)
     keep = _TargetExpression(task.dataset.keep_if, task.name) if task.dataset.keep_if else None
+    if keep is None and target.column is not None and task.dataset.id_field is not None:
+        samples = _samples_by_column(rows, task.dataset.id_field, target.column, task.dataset.required_columns)
+        if samples is not None:
+            return samples
     required_columns = task.dataset.required_columns
     required = frozenset(required_columns)
     id_field = task.dataset.id_field
@@ -112,6 +121,22 @@ def build_samples(task: Task, rows: list[dict[str, Any]], source_label: str) -> 
         gold = row[column] if column is not None and column in row else target(row, source_label, index)
         samples.append(Sample(sample_id, row, gold))  # rows are fresh: no copy
     return samples
+
+
+def _samples_by_column(rows: list[dict[str, Any]], id_field: str, target_column: str,
+                       required_columns: tuple[str, ...]) -> list[Sample] | None:
+    """``build_samples`` for the usual data set (an id column, a target column, no filter), a column at a time; None
+    when any row would raise (a column missing, an empty or repeated id): the row-by-row path then names it."""
+    try:
+        ids = list(map(itemgetter(id_field), rows))
+        golds = list(map(itemgetter(target_column), rows))
+        if required_columns:
+            deque(map(itemgetter(*required_columns), rows), maxlen=0)
+    except (KeyError, TypeError):
+        return None
+    if set(map(type, ids)) != {str} or "" in ids or len(set(ids)) != len(ids):
+        return None  # ids of other types are turned into strings, and errors named, row by row
+    return list(map(Sample, ids, rows, golds))  # rows are fresh: no copy
 
 
 @dataclass(frozen=True)
@@ -148,12 +173,14 @@ def validate_rows(schema: str, rows: list[dict[str, Any]], source: str) -> None:
             raise OnkobenchError(f"{source}: row {index}: {loc}: {first['msg']}") from None
 
 
-def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+def iter_jsonl(path: Path, start: int = 0, lines_before: int = 0) -> Iterator[dict[str, Any]]:
     """JSON Lines of objects, one at a time; an error names the file and line (bad UTF-8 too: lines are split as
-    bytes and decoded one by one, so the error names the line, not an offset inside a read buffer)."""
+    bytes and decoded one by one, so the error names the line, not an offset inside a read buffer). ``start``: the
+    byte to read from (the start of a line), after ``lines_before`` lines (which count in the line numbers)."""
     try:
         with path.open("rb") as handle:
-            number = 0
+            handle.seek(start)
+            number = lines_before
             for lines in iter(partial(handle.readlines, _BATCH_BYTES), []):
                 rows = quick_loads_many(lines)
                 if rows is not None and set(map(type, rows)) <= {dict}:

@@ -78,6 +78,33 @@ def test_duplicate_ids_rejected(mini_task_file: Path, tmp_path: Path) -> None:
         load_task_data(task, bad)
 
 
+@pytest.mark.parametrize("rows", [
+    [{"id": "a", "text": "x", "code": "C61"}, {"id": "b", "text": "y", "code": None, "extra": 1}],
+    [{"id": 7, "text": "x", "code": "C61"}, {"id": "8", "text": "y", "code": "C34.1"}],  # ids made strings row by row
+])
+def test_samples_built_a_column_at_a_time_are_those_built_row_by_row(mini_task_file: Path, rows: list[dict]) -> None:
+    import harness.data as data_module
+
+    task = load_task_file(mini_task_file)
+    by_column = data_module.build_samples(task, [dict(row) for row in rows], "rows")
+    by_row = [data_module.Sample(str(row["id"]), row, row["code"]) for row in rows]
+    assert by_column == by_row
+    assert all(type(sample.id) is str for sample in by_column)
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([{"id": "", "text": "x", "code": "C61"}], "row 0: empty id column 'id'"),
+    ([{"id": "a", "text": "x", "code": "C61"}, {"id": "b", "code": "C61"}], r"row 1: missing column\(s\) text"),
+    ([{"id": "a", "text": "x", "code": "C61"}, {"text": "x", "code": "C61"}], r"row 1: missing column\(s\) id"),
+    ([{"id": "a", "text": "x", "code": "C61"}, {"id": "a", "text": "y", "code": "C62"}], "row 1: duplicate sample id 'a'"),
+])
+def test_a_row_the_column_path_refuses_is_named_by_the_row_path(mini_task_file: Path, rows: list[dict], message: str) -> None:
+    from harness.data import build_samples
+
+    with pytest.raises(OnkobenchError, match=rf"rows: {message}"):
+        build_samples(load_task_file(mini_task_file), rows, "rows")
+
+
 def test_bad_json_line_named(mini_task_file: Path, tmp_path: Path) -> None:
     task = load_task_file(mini_task_file)
     bad = tmp_path / "broken.jsonl"
