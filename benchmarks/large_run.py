@@ -48,22 +48,22 @@ def read(folder: Path) -> dict:
 
 def score(folder: Path, workers: int | None, out: str) -> dict:
     started = time.process_time()
-    from harness.catalogues import load_catalogue
     from harness.data import load_task_data
-    from harness.pipeline.outputs_file import score_outputs_file
+    from harness.pipeline.outputs_file import outputs_scoring_pool, score_outputs_file
     from harness.config.tasks import load_task
     from harness.scoring.stages import StageTimes
 
     times = StageTimes()
     times.add("import onkobench", time.process_time() - started)
-    with times.timed("load task + catalogue"):
+    with times.timed("load task"):
         task = load_task(ICD10_TASK)
-        load_catalogue("icd10gm", 2024)
-    with times.timed("data set (read, samples, fingerprint)"):
-        data = load_task_data(task, folder / "dataset.jsonl")
-    peak_after_load = peak_mb()
-    outcome = score_outputs_file(task, data, folder / "outputs.jsonl", folder / out, "generated", workers=workers,
-                                 times=times)
+    # as `onkobench score` does: the workers start before the data set is read
+    with outputs_scoring_pool(task, folder / "outputs.jsonl", workers=workers) as pool:
+        with times.timed("data set (read, samples, fingerprint)"):
+            data = load_task_data(task, folder / "dataset.jsonl")
+        peak_after_load = peak_mb()
+        outcome = score_outputs_file(task, data, folder / "outputs.jsonl", folder / out, "generated", times=times,
+                                     pool=pool)
     scores = outcome.folder / "scores.jsonl"
     return {"peak_after_load_mb": round(peak_after_load, 1), "run": str(outcome.folder),
             "accuracy": outcome.summary.metrics["accuracy"].value, "n_samples": outcome.summary.n_samples,

@@ -226,24 +226,26 @@ def merge_command(shard_dirs, out_dir, data_path, prompts_dir, runs_dir) -> None
 def score_command(task_name, data_path, outputs_path, lmeval_samples, variant, model_name, out_dir, workers) -> None:
     """Score outputs produced elsewhere; prints and writes the same metrics as a run."""
     from harness.data import load_task_data
-    from harness.pipeline.outputs_file import score_outputs_file
+    from harness.pipeline.outputs_file import outputs_scoring_pool, score_outputs_file
     from harness.config.tasks import load_task
 
     if (outputs_path is None) == (lmeval_samples is None):
         raise click.UsageError("give exactly one of --outputs and --lm-eval-samples")
+    if lmeval_samples is not None and variant is None:
+        raise click.UsageError("--lm-eval-samples needs --variant (the variant the lm-eval task was exported from)")
     task = load_task(task_name)
-    data = load_task_data(task, data_path)
-    records = None
-    if lmeval_samples is not None:
-        from harness.lmeval.bridge import LmEvalBridge
-        from harness.lmeval.samples import iter_lmeval_records
-
-        if variant is None:
-            raise click.UsageError("--lm-eval-samples needs --variant (the variant the lm-eval task was exported from)")
-        records = iter_lmeval_records(lmeval_samples, LmEvalBridge(task, variant))
     source = outputs_path or lmeval_samples
     name = _model_name(model_name, source)
-    outcome = score_outputs_file(task, data, source, out_dir, name, records, variant, workers=workers)
+    # the scoring workers start first: they load the scorer while the data set is read
+    with outputs_scoring_pool(task, source, variant, workers) as pool:
+        data = load_task_data(task, data_path)
+        records = None
+        if lmeval_samples is not None:
+            from harness.lmeval.bridge import LmEvalBridge
+            from harness.lmeval.samples import iter_lmeval_records
+
+            records = iter_lmeval_records(lmeval_samples, LmEvalBridge(task, variant))
+        outcome = score_outputs_file(task, data, source, out_dir, name, records, variant, pool=pool)
     click.echo(f"{task.name}: {outcome.summary.n_samples} samples, statuses {outcome.summary.status_counts}")
     for metric, est in outcome.summary.metrics.items():
         click.echo(f"  {metric:<28} {_fmt(est)}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Protocol
 
 from harness.jsonl import ColumnEncoder
@@ -14,6 +15,8 @@ from harness.scoring.response_stats import ResponseStats
 from harness.scoring.stages import StageTimes
 from harness.store import ResponseIndex, ResponseReader
 from harness.data import Sample
+
+_STATUS, _REASON, _VALUE = attrgetter("status"), attrgetter("reason"), attrgetter("value")
 
 CHUNK_SAMPLES = 8192
 """Samples per chunk: large enough that a chunk's trip to a worker costs little, small enough that a few chunks in
@@ -152,16 +155,34 @@ def score_chunk(scorer: SampleScorer, encoder: ColumnEncoder, reader: ResponseRe
     stats = ResponseStats()
     with times.timed("read stored responses + parse"):
         parsed, keys = _answers(reader, scorer, chunk, stats)
+    return _scored(scorer, encoder, chunk, parsed, keys, stats, times)
+
+
+def score_texts(scorer: SampleScorer, encoder: ColumnEncoder, chunk: Chunk, texts: list[str],
+                times: StageTimes | None = None) -> ScoredChunk:
+    """A chunk whose every sample has one answer, without error: ``texts`` (an outputs file's, read by the caller, the
+    same texts its responses hold). The same result as ``score_chunk`` reading them from the responses file."""
+    times = times if times is not None else StageTimes()
+    with times.timed("parse"):
+        if scorer.aggregate is None:
+            parsed = scorer.parsed_column(texts)
+        else:
+            parsed = [scorer.parsed([ModelOutput(text=text, key=key)]) for text, key in zip(texts, chunk.keys)]
+    return _scored(scorer, encoder, chunk, parsed, chunk.keys, ResponseStats(), times)
+
+
+def _scored(scorer: SampleScorer, encoder: ColumnEncoder, chunk: Chunk, parsed: list[Parsed], keys: list[str | None],
+            stats: ResponseStats, times: StageTimes) -> ScoredChunk:
     with times.timed("score (catalogue look-ups, credit)"):
         values = scorer.values_column(parsed, chunk.targets)
     with times.timed("score records"):
         n = len(chunk.ids)
-        statuses = [answer.status for answer in parsed]
+        statuses = list(map(_STATUS, parsed))
         table = ScoreTable.from_columns(chunk.ids, chunk.groups, statuses, values)
         columns = {
             "sample_id": chunk.ids, "group": chunk.groups if chunk.groups is not None else [None] * n,
             "extra": chunk.extras if chunk.extras is not None else [{}] * n, "key": keys, "status": statuses,
-            "reason": [answer.reason for answer in parsed], "answer": [answer.value for answer in parsed],
+            "reason": list(map(_REASON, parsed)), "answer": list(map(_VALUE, parsed)),
             "target": chunk.targets, "values": values,
         }
     with times.timed("JSON encode"):

@@ -12,12 +12,14 @@ import gc
 import multiprocessing
 import os
 import signal
+import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from functools import partial
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.gc_pacing import BULK_THRESHOLD
 from harness.config.tasks import Task, Variant
@@ -28,6 +30,9 @@ from harness.scoring import chunks as chunking
 from harness.scoring.chunks import Chunk, ScoredChunk, score_chunk
 from harness.scoring.stages import StageTimes
 from harness.store import ResponseReader
+
+Item = TypeVar("Item")
+Done = TypeVar("Done")
 
 AUTO_MIN_SAMPLES = 50_000
 """Below this many samples one process scores (starting workers costs about a second); at or above it, every core."""
@@ -67,6 +72,8 @@ class ScoringPool:
     def __init__(self, task: Task, variant: Variant | None, workers: int) -> None:
         self.task, self.variant, self.workers = task, variant, workers
         self._pool: ProcessPoolExecutor | None = None
+        self._local: tuple[SampleScorer, ColumnEncoder] | None = None
+        self._stopping: threading.Thread | None = None
         if workers > 1:
             self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_start_worker,
@@ -77,30 +84,61 @@ class ScoringPool:
     def scored(self, chunks: Iterable[Chunk], responses_path: Path, times: StageTimes | None = None) -> Iterator[ScoredChunk]:
         """Each chunk scored from the responses file at ``responses_path``, in order: here, or by the workers a few
         chunks ahead. A chunk's responses must be in the file (flushed) when the chunk comes."""
-        times = times if times is not None else StageTimes()
         if self._pool is None:
-            scorer, encoder = SampleScorer(self.task, self.variant), ColumnEncoder()
-            with ResponseReader(responses_path) as reader:
+            scorer, encoder = self._scorer()
+            with ResponseReader(responses_path) as reader:  # one reader for the run: it reads on without seeking
                 for chunk in chunks:
                     yield score_chunk(scorer, encoder, reader, chunk)
             return
-        pending: deque[Future[ScoredChunk]] = deque()
-        for chunk in chunks:
-            pending.append(self._pool.submit(_score_in_worker, responses_path, chunk))
-            if len(pending) >= IN_FLIGHT_PER_WORKER * self.workers:
+        yield from self.in_order(partial(score_from_file, responses_path), chunks, times)
+
+    def in_order(self, work: Callable[[SampleScorer, ColumnEncoder, Item], Done], items: Iterable[Item],
+                 times: StageTimes | None = None) -> Iterator[Done]:
+        """``work(scorer, encoder, item)`` of each item, in order: here, or by the workers a few items ahead (``work``
+        a module-level function, or a partial of one, so that a worker can import it). Items not yet started when
+        the caller stops are dropped."""
+        times = times if times is not None else StageTimes()
+        if self._pool is None:
+            scorer, encoder = self._scorer()
+            for item in items:
+                yield work(scorer, encoder, item)
+            return
+        pending: deque[Future[Done]] = deque()
+        try:
+            for item in items:
+                pending.append(self._pool.submit(_in_worker, work, item))
+                if len(pending) >= IN_FLIGHT_PER_WORKER * self.workers:
+                    with times.timed("wait for workers"):
+                        done = pending.popleft().result()
+                    yield done
+            while pending:
                 with times.timed("wait for workers"):
                     done = pending.popleft().result()
                 yield done
-        while pending:
-            with times.timed("wait for workers"):
-                done = pending.popleft().result()
-            yield done
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def _scorer(self) -> tuple[SampleScorer, ColumnEncoder]:
+        """This process's scorer and encoder (with no workers), built once for the run."""
+        if self._local is None:
+            self._local = (SampleScorer(self.task, self.variant), ColumnEncoder())
+        return self._local
 
     def close(self) -> None:
         """Stop the workers: chunks not yet started are dropped (after an error, nothing waits for them)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self.release()
+            assert self._stopping is not None
+            self._stopping.join()
             self._pool = None
+
+    def release(self) -> None:
+        """Let the workers exit while this process goes on (the run's chunks are all scored); ``close`` waits for them."""
+        if self._pool is not None and self._stopping is None:
+            self._stopping = threading.Thread(target=self._pool.shutdown, kwargs={"wait": True, "cancel_futures": True},
+                                              name="scoring-pool-shutdown", daemon=True)
+            self._stopping.start()
 
     def __enter__(self) -> "ScoringPool":
         return self
@@ -147,7 +185,12 @@ def _warm_up() -> None:
     _scorer_of_worker()
 
 
-def _score_in_worker(responses_path: Path, chunk: Chunk) -> ScoredChunk:
+def _in_worker(work: Callable[[SampleScorer, ColumnEncoder, Item], Done], item: Item) -> Done:
     scorer, encoder = _scorer_of_worker()
+    return work(scorer, encoder, item)
+
+
+def score_from_file(responses_path: Path, scorer: SampleScorer, encoder: ColumnEncoder, chunk: Chunk) -> ScoredChunk:
+    """``score_chunk`` reading the chunk's responses from the file at ``responses_path``."""
     with ResponseReader(responses_path) as reader:
         return score_chunk(scorer, encoder, reader, chunk)

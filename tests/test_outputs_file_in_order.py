@@ -1,0 +1,151 @@
+"""An outputs file in the data set's order (the usual file) is scored from its own lines: each chunk's lines are
+decoded, checked, copied and scored in one go (by a worker, or here). These tests hold that path to the one every
+other file takes (read record by record here, copied, then scored from the copy): the same bytes in the run folder,
+and the same error, naming the same record, wherever the file stops being in order or stops being valid."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.config.tasks import load_task_file
+from harness.data import load_task_data
+from harness.errors import OnkobenchError
+from harness.pipeline import outputs_file
+from harness.pipeline.outputs_file import _OneLineEach, outputs_scoring_pool, score_outputs_file
+from harness.scoring.stages import StageTimes
+from harness.store import RunStore
+
+from test_parallel_scoring import (  # noqa: F401  (fixtures)
+    CHUNK, coding_task, fixture_catalogue, scored_one_at_a_time, small_chunks, without_times,
+)
+
+N = 500
+"""Samples: five full chunks of 97 and a short one."""
+
+
+def clean_outputs(folder: Path, n: int = N) -> tuple[Path, list[dict]]:
+    """The task and in-order outputs that orjson reads as the standard library does (no lone surrogate, no long
+    integer: those lines are left to the record-by-record path)."""
+    task_file, outputs = coding_task(folder, n, shuffled=False)
+    return task_file, [{**row, "output": row["output"].replace("\ud800", "?").replace("9" * 25, "99")} for row in outputs]
+
+
+def write_lines(path: Path, lines: list[str], final_newline: bool = True) -> Path:
+    path.write_text("\n".join(lines) + ("\n" if final_newline else ""), encoding="utf-8")
+    return path
+
+
+def lines_of(outputs: list[dict]) -> list[str]:
+    return [json.dumps(row) for row in outputs]
+
+
+def score(task_file: Path, path: Path, out: Path, workers: int, times: StageTimes | None = None) -> RunStore:
+    task = load_task_file(task_file)
+    data = load_task_data(task)
+    return RunStore(score_outputs_file(task, data, path, out, "m", workers=workers, times=times).folder)
+
+
+def record_by_record(monkeypatch: pytest.MonkeyPatch, task_file: Path, path: Path, out: Path) -> RunStore:
+    """The run folder as the path for any file makes it (no chunk taken from the file's lines)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(outputs_file, "_copy_and_score", lambda scorer, encoder, part: None)
+        return score(task_file, path, out, workers=1)
+
+
+def same_run(one: RunStore, other: RunStore) -> None:
+    assert one.scores_path.read_bytes() == other.scores_path.read_bytes()
+    assert one.responses_path.read_bytes() == other.responses_path.read_bytes()
+    assert without_times(one.summary_path) == without_times(other.summary_path)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_in_order_file_is_scored_from_its_lines_with_the_same_bytes(
+    tmp_path: Path, small_chunks: None, fixture_catalogue: None, monkeypatch: pytest.MonkeyPatch, workers: int,
+) -> None:
+    task_file, outputs = clean_outputs(tmp_path)
+    path = write_lines(tmp_path / "outputs.jsonl", lines_of(outputs))
+    times = StageTimes()
+    fast = score(task_file, path, tmp_path / "fast", workers, times)
+    assert "parse" in times.seconds and "read stored responses + parse" not in times.seconds  # no chunk read the copy
+    same_run(fast, record_by_record(monkeypatch, task_file, path, tmp_path / "slow"))
+    task = load_task_file(task_file)
+    data = load_task_data(task)
+    assert fast.scores_path.read_bytes() == scored_one_at_a_time(fast, task, None, data, _OneLineEach(data))
+    assert fast.read_summary().n_samples == N
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("final_newline", [True, False])
+def test_a_file_that_stops_being_in_order_goes_on_record_by_record(
+    tmp_path: Path, small_chunks: None, fixture_catalogue: None, monkeypatch: pytest.MonkeyPatch, workers: int,
+    final_newline: bool,
+) -> None:
+    task_file, outputs = clean_outputs(tmp_path)
+    # chunks 1-2 in order, then two samples swapped, a blank line, a line the standard library reads (a long
+    # integer), and the last 40 samples without an output
+    rest = outputs[2 * CHUNK : N - 40]
+    rest[5], rest[6] = rest[6], rest[5]
+    lines = lines_of(outputs[: 2 * CHUNK]) + lines_of(rest[:100]) + [""] + \
+        [json.dumps({**rest[100], "tokens": 10**30})] + lines_of(rest[101:])
+    path = write_lines(tmp_path / "outputs.jsonl", lines, final_newline)
+    fast = score(task_file, path, tmp_path / "fast", workers)
+    same_run(fast, record_by_record(monkeypatch, task_file, path, tmp_path / "slow"))
+    summary = fast.read_summary()
+    assert summary.n_samples == N and summary.status_counts["missing"] == 40
+
+
+BAD_RECORDS = {
+    "invalid JSON": ('{"id": "s00250", "output": ', r"line 251: invalid JSON"),
+    "unknown id": ('{"id": "nobody", "output": "C61"}', r"record 251: id 'nobody' is not a sample id of the dataset"),
+    "id twice": ('{"id": "s00009", "output": "C61"}', r"record 251: id 's00009' appears twice"),
+    "no output": ('{"id": "s00250"}', r"record 251: needs key\(s\) output"),
+    "output not text": ('{"id": "s00250", "output": 61}', r"record 251: 'output' must be a string"),
+}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("kind", sorted(BAD_RECORDS))
+def test_a_bad_record_after_chunks_in_order_is_named_as_in_any_file(
+    tmp_path: Path, small_chunks: None, fixture_catalogue: None, workers: int, kind: str,
+) -> None:
+    task_file, outputs = clean_outputs(tmp_path)
+    line, message = BAD_RECORDS[kind]
+    lines = lines_of(outputs)
+    lines[250] = line  # record 251, in the third chunk: two chunks were scored from their lines before it
+    path = write_lines(tmp_path / "outputs.jsonl", lines)
+    with pytest.raises(OnkobenchError, match=rf"outputs\.jsonl: {message}"):
+        score(task_file, path, tmp_path / "runs", workers)
+    assert not list((tmp_path / "runs").glob("*/scores.jsonl"))  # nothing of this scoring is left as a result
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_records_after_the_last_sample_are_still_checked(
+    tmp_path: Path, small_chunks: None, fixture_catalogue: None, workers: int,
+) -> None:
+    task_file, outputs = clean_outputs(tmp_path)
+    path = write_lines(tmp_path / "outputs.jsonl", lines_of(outputs) + ["", json.dumps(outputs[3])])
+    with pytest.raises(OnkobenchError, match=rf"record {N + 1}: id 's00003' appears twice"):
+        score(task_file, path, tmp_path / "runs", workers)
+    blank_after = write_lines(tmp_path / "blank.jsonl", lines_of(outputs) + ["", ""])
+    assert score(task_file, blank_after, tmp_path / "ok", workers).read_summary().n_samples == N
+
+
+def test_a_pool_started_before_the_data_set_is_read_scores_the_same(
+    tmp_path: Path, small_chunks: None, fixture_catalogue: None,
+) -> None:
+    task_file, outputs = clean_outputs(tmp_path)
+    path = write_lines(tmp_path / "outputs.jsonl", lines_of(outputs))
+    task = load_task_file(task_file)
+    with outputs_scoring_pool(task, path, workers=2) as pool:
+        assert pool.workers == 2
+        data = load_task_data(task)
+        started = RunStore(score_outputs_file(task, data, path, tmp_path / "started", "m", pool=pool).folder)
+    same_run(started, score(task_file, path, tmp_path / "own", workers=2))
+    with outputs_scoring_pool(task, path) as pool:
+        assert pool.workers == 1  # chosen by the file's lines: a small file is scored here
+    with pytest.raises(ValueError, match="another task or variant"):
+        with outputs_scoring_pool(task, path, variant="0", workers=1) as pool:
+            score_outputs_file(task, data, path, tmp_path / "other", "m", pool=pool)
