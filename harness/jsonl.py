@@ -10,7 +10,8 @@ written column by column by ``ColumnEncoder``, in the same bytes as ``json_line`
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from itertools import chain, repeat
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -118,16 +119,13 @@ class ColumnEncoder:
         """The rows (row i: every column's item i) as ``json_line`` writes each of them, joined."""
         if not columns:
             return b""
-        template, encoded = self._object(columns)
-        template += "\n"
-        return _utf8("".join([template % row for row in zip(*encoded)]))
-
-    def _object(self, columns: dict[str, list[Any]]) -> tuple[str, list[list[str]]]:
-        """A %-template of the rows (keys sorted, as json.dumps sorts them) and the encoded columns it takes."""
-        parts: list[str] = []
+        # each row is its keys' text and its encoded values in turn: one flat sequence, joined without a Python
+        # step per row (keys sorted, as json.dumps sorts them)
+        pieces: list[Iterable[str]] = []
         for i, key in enumerate(sorted(columns)):
-            parts.append(("{" if i == 0 else ", ") + encode_basestring(key).replace("%", "%%") + ": %s")
-        return "".join(parts) + "}", [self._column(columns[key]) for key in sorted(columns)]
+            pieces += [repeat(("{" if i == 0 else ", ") + encode_basestring(key) + ": "), self._column(columns[key])]
+        pieces.append(repeat("}\n"))
+        return _utf8("".join(chain.from_iterable(zip(*pieces))))
 
     def _column(self, column: list[Any]) -> list[str]:
         kinds = set(map(type, column))
@@ -145,14 +143,9 @@ class ColumnEncoder:
 
     def _dict_column(self, column: list[dict[Any, Any]]) -> list[str]:
         # a scorer's column form may hand the same dict to many samples: each object is encoded once
-        by_object: dict[int, str] = {}
-        encoded = []
-        for value in column:
-            text = by_object.get(id(value))
-            if text is None:
-                text = by_object[id(value)] = self._dict(value)
-            encoded.append(text)
-        return encoded
+        identities = list(map(id, column))
+        by_object = {identity: self._dict(value) for identity, value in dict(zip(identities, column)).items()}
+        return list(map(by_object.__getitem__, identities))
 
     def _dict(self, value: dict[Any, Any]) -> str:
         """A dict of strings, integers and None under string keys is encoded once per distinct content; any other by

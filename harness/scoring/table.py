@@ -30,6 +30,8 @@ class ScoreTable:
         self._columns: dict[str, list[Any]] = {}
         self._strings: dict[str, str] = {}
         self._arrays: dict[str, np.ndarray] = {}
+        self._categories: dict[str, tuple[np.ndarray, dict[str, int]] | None] = {}
+        """Category codes of string columns (``_equal``), built with the arrays and dropped with them."""
         self._names: tuple[str, ...] | None = ()
         self._column_list: list[list[Any]] = []
 
@@ -48,6 +50,7 @@ class ScoreTable:
             self._add_other(values)
         if self._arrays:  # a metric ran before this sample came in
             self._arrays.clear()
+            self._categories.clear()
         self.__dict__.pop("clusters_unique", None)
 
     def _compact(self, value: Any) -> Any:
@@ -90,6 +93,7 @@ class ScoreTable:
         self._names = tuple(self._columns)
         self._column_list = list(self._columns.values())
         self._arrays.clear()
+        self._categories.clear()
         self.__dict__.pop("clusters_unique", None)
 
     @classmethod
@@ -99,25 +103,32 @@ class ScoreTable:
         """The table ``add`` builds from these samples one by one (``groups`` None: none has a group), built a column
         at a time where every sample has the same value names in the same order (the scorer's usual columns)."""
         table = cls()
-        shapes = set(map(tuple, values))
+        shapes = set(map(tuple, _distinct_objects(values)))
         if len(shapes) != 1:
             for i, sample_id in enumerate(ids):
                 table.add(sample_id, groups[i] if groups is not None else None, statuses[i], values[i])
             return table
         names = shapes.pop()
-        intern = table._strings.setdefault
-        table.status = [intern(status, status) for status in statuses]
+        table.status = table._interned(statuses)
         table.ids = list(ids)
         table.cluster = list(ids) if groups is None else [g if g is not None else i for g, i in zip(groups, ids)]
         for name in names:
             column = list(map(itemgetter(name), values))
             kinds = set(map(type, column))
-            if str in kinds or list in kinds:
+            if kinds == {str}:
+                column = table._interned(column)
+            elif str in kinds or list in kinds:
                 column = list(map(table._compact, column))
             table._columns[name] = column
         table._names = names
         table._column_list = list(table._columns.values())
         return table
+
+    def _interned(self, column: list[str]) -> list[str]:
+        """``_compact`` of a column of strings: each distinct value looked up once."""
+        intern = self._strings.setdefault
+        one = {value: intern(value, value) for value in set(column)}
+        return list(map(one.__getitem__, column))
 
     @classmethod
     def from_samples(cls, samples: Iterable[Any]) -> "ScoreTable":
@@ -141,8 +152,22 @@ class ScoreTable:
         return self._cached(f"flag:{name}", lambda: np.fromiter(map(bool, self.values(name)), bool, len(self)))
 
     def equals(self, name: str, wanted: Any) -> np.ndarray:
-        return self._cached(f"eq:{name}:{wanted}",
-                            lambda: np.fromiter(map(operator.eq, self.values(name), repeat(wanted)), bool, len(self)))
+        return self._cached(f"eq:{name}:{wanted}", lambda: self._equal(f"values:{name}", self.values(name), wanted))
+
+    def _equal(self, column_key: str, column: list[Any], wanted: Any) -> np.ndarray:
+        """value == wanted per sample; a column of strings (an outcome class, a status) is turned into category codes
+        once, which a metric then compares as a whole for each category it counts."""
+        coded = self._cached_pair(f"codes:{column_key}", lambda: _category_codes(column))
+        if coded is None:
+            return np.fromiter(map(operator.eq, column, repeat(wanted)), bool, len(self))
+        codes, categories = coded
+        code = categories.get(wanted)
+        return codes == code if code is not None else np.zeros(len(self), bool)
+
+    def _cached_pair(self, name: str, build: Any) -> Any:
+        if name not in self._categories:
+            self._categories[name] = build()
+        return self._categories[name]
 
     def present(self, name: str) -> np.ndarray:
         return self._cached(f"present:{name}",
@@ -150,15 +175,20 @@ class ScoreTable:
 
     @property
     def ok(self) -> np.ndarray:
-        return self._cached("ok", lambda: np.fromiter(map(operator.eq, self.status, repeat(OK)), bool, len(self)))
+        return self.status_is(OK)
 
     @property
     def malformed(self) -> np.ndarray:
-        return self._cached("malformed", lambda: np.fromiter(map(MALFORMED_STATUSES.__contains__, self.status), bool, len(self)))
+        def build() -> np.ndarray:
+            mask = np.zeros(len(self), bool)
+            for status in MALFORMED_STATUSES:
+                mask |= self.status_is(status)
+            return mask
+
+        return self._cached("malformed", build)
 
     def status_is(self, status: str) -> np.ndarray:
-        return self._cached(f"status:{status}",
-                            lambda: np.fromiter(map(operator.eq, self.status, repeat(status)), bool, len(self)))
+        return self._cached(f"status:{status}", lambda: self._equal("status", self.status, status))
 
     @property
     def na(self) -> np.ndarray:
@@ -177,3 +207,16 @@ class ScoreTable:
 
     def status_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(self.status).items()))
+
+
+def _distinct_objects(values: list[Any]) -> Iterable[Any]:
+    """The distinct objects of ``values`` (a column form shares one dict among samples with equal values)."""
+    return dict(zip(map(id, values), values)).values()
+
+
+def _category_codes(column: list[Any]) -> tuple[np.ndarray, dict[str, int]] | None:
+    """Each value's category number, and the number of each category; None unless every value is a string."""
+    if set(map(type, column)) != {str}:
+        return None
+    categories = {value: number for number, value in enumerate(set(column))}
+    return np.fromiter(map(categories.__getitem__, column), np.int32, len(column)), categories
