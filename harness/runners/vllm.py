@@ -248,8 +248,16 @@ class VLLMRunner(Runner):
         )
 
     def generate(self, requests: Sequence[Request]) -> Iterator[Response]:
+        written: dict[tuple[int, str | None, int], str] = {}
+
         def group_key(r: Request) -> str:
-            return json.dumps([repr(r.sampling), r.structured_regex, r.chat_template_kwargs], sort_keys=True, default=str)
+            # a variant's requests share their sampling and template arguments: each distinct pair written out once
+            identity = (id(r.sampling), r.structured_regex, id(r.chat_template_kwargs))
+            key = written.get(identity)
+            if key is None:
+                key = written[identity] = json.dumps([repr(r.sampling), r.structured_regex, r.chat_template_kwargs],
+                                                     sort_keys=True, default=str)
+            return key
 
         unknown = {r.adapter for r in requests if r.adapter and r.adapter not in self.lora_requests}
         if unknown:
