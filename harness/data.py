@@ -179,7 +179,8 @@ def iter_jsonl(path: Path, start: int = 0, lines_before: int = 0) -> Iterator[di
     byte to read from (the start of a line), after ``lines_before`` lines (which count in the line numbers)."""
     try:
         with path.open("rb") as handle:
-            handle.seek(start)
+            if start:
+                handle.seek(start)  # only then: a pipe cannot seek
             number = lines_before
             for lines in iter(partial(handle.readlines, _BATCH_BYTES), []):
                 rows = quick_loads_many(lines)

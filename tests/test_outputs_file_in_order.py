@@ -100,25 +100,63 @@ def test_a_file_that_stops_being_in_order_goes_on_record_by_record(
 BAD_RECORDS = {
     "invalid JSON": ('{"id": "s00250", "output": ', r"line 251: invalid JSON"),
     "unknown id": ('{"id": "nobody", "output": "C61"}', r"record 251: id 'nobody' is not a sample id of the dataset"),
-    "id twice": ('{"id": "s00009", "output": "C61"}', r"record 251: id 's00009' appears twice"),
+    "id twice": ('{"id": "s00003", "output": "C61"}', r"record 251: id 's00003' appears twice"),
     "no output": ('{"id": "s00250"}', r"record 251: needs key\(s\) output"),
     "output not text": ('{"id": "s00250", "output": 61}', r"record 251: 'output' must be a string"),
 }
 
 
 @pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("record", [5, 251])  # in the first chunk, or in the third after two scored from their lines
 @pytest.mark.parametrize("kind", sorted(BAD_RECORDS))
-def test_a_bad_record_after_chunks_in_order_is_named_as_in_any_file(
-    tmp_path: Path, small_chunks: None, fixture_catalogue: None, workers: int, kind: str,
+def test_a_bad_record_is_named_as_in_any_file(
+    tmp_path: Path, small_chunks: None, fixture_catalogue: None, workers: int, record: int, kind: str,
 ) -> None:
     task_file, outputs = clean_outputs(tmp_path)
     line, message = BAD_RECORDS[kind]
     lines = lines_of(outputs)
-    lines[250] = line  # record 251, in the third chunk: two chunks were scored from their lines before it
+    lines[record - 1] = line.replace("s00250", f"s{record - 1:05d}")
     path = write_lines(tmp_path / "outputs.jsonl", lines)
-    with pytest.raises(OnkobenchError, match=rf"outputs\.jsonl: {message}"):
+    with pytest.raises(OnkobenchError, match=rf"outputs\.jsonl: {message.replace('251', str(record))}"):
         score(task_file, path, tmp_path / "runs", workers)
     assert not list((tmp_path / "runs").glob("*/scores.jsonl"))  # nothing of this scoring is left as a result
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_last_short_chunk_out_of_order_and_crlf_lines(
+    tmp_path: Path, small_chunks: None, fixture_catalogue: None, monkeypatch: pytest.MonkeyPatch, workers: int,
+) -> None:
+    task_file, outputs = clean_outputs(tmp_path)
+    swapped = outputs[:-2] + [outputs[-1], outputs[-2]]  # the last chunk (15 samples) is not in order
+    path = write_lines(tmp_path / "outputs.jsonl", lines_of(swapped))
+    same_run(score(task_file, path, tmp_path / "fast", workers), record_by_record(monkeypatch, task_file, path, tmp_path / "slow"))
+    crlf = tmp_path / "crlf.jsonl"
+    crlf.write_bytes("".join(line + "\r\n" for line in lines_of(outputs)).encode("utf-8"))
+    lf = write_lines(tmp_path / "lf.jsonl", lines_of(outputs))
+    in_crlf, in_lf = score(task_file, crlf, tmp_path / "crlf", workers), score(task_file, lf, tmp_path / "lf", workers)
+    assert in_crlf.scores_path.read_bytes() == in_lf.scores_path.read_bytes()
+    assert in_crlf.responses_path.read_bytes() == in_lf.responses_path.read_bytes()
+
+
+def test_outputs_from_a_pipe_are_read_once_record_by_record(
+    tmp_path: Path, small_chunks: None, fixture_catalogue: None,
+) -> None:
+    import os
+    import threading
+
+    task_file, outputs = clean_outputs(tmp_path)
+    text = "".join(line + "\n" for line in lines_of(outputs)).encode("utf-8")
+    regular = score(task_file, write_lines(tmp_path / "outputs.jsonl", lines_of(outputs)), tmp_path / "file", 1)
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(text,), daemon=True)
+    writer.start()
+    task = load_task_file(task_file)
+    with outputs_scoring_pool(task, fifo, workers=2) as pool:  # counting the lines must not read the pipe
+        piped = RunStore(score_outputs_file(task, load_task_data(task), fifo, tmp_path / "pipe", "m", pool=pool).folder)
+    writer.join(timeout=30)
+    assert piped.scores_path.read_bytes() == regular.scores_path.read_bytes()
+    assert piped.read_summary().status_counts.get("missing", 0) == 0
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -149,3 +187,8 @@ def test_a_pool_started_before_the_data_set_is_read_scores_the_same(
     with pytest.raises(ValueError, match="another task or variant"):
         with outputs_scoring_pool(task, path, variant="0", workers=1) as pool:
             score_outputs_file(task, data, path, tmp_path / "other", "m", pool=pool)
+    assert not (tmp_path / "other").exists()  # refused before anything was written
+    with outputs_scoring_pool(task, path, workers=2) as pool:
+        score_outputs_file(task, data, path, tmp_path / "once", "m", pool=pool)
+        with pytest.raises(RuntimeError, match="let go"):  # its workers went once the file was scored
+            score_outputs_file(task, data, path, tmp_path / "twice", "m", pool=pool)

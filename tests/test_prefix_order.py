@@ -38,5 +38,5 @@ def test_equal_turns_in_different_objects_are_one_group():
     shots = ({"role": "user", "content": "Beispiel"}, {"role": "assistant", "content": "C61"})
     copy = tuple(dict(turn) for turn in shots)
     bare = ({"role": "user", "content": "A"},)
-    requests = [request("a", shots), request("b", bare), request("c", copy)]
-    assert [r.sample_id for r in prefix_order(requests)] == ["b", "a", "c"]
+    requests = [request("c", shots), request("b", bare), request("a", copy)]
+    assert [r.sample_id for r in prefix_order(requests)] == ["b", "c", "a"]  # "c" first, as given

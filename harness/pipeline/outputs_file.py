@@ -196,7 +196,10 @@ def outputs_scoring_pool(task: Task, outputs_path: Path, variant: str | None = N
 
 
 def _count_lines(path: Path) -> int:
-    """Lines of the file (0 if it cannot be read: reading it names the error)."""
+    """Lines of the file (a pass over its bytes, about 10 ms for 20 MB); 0 for a pipe, which can be read only once,
+    and for a file that cannot be read (reading it names the error)."""
+    if not path.is_file():
+        return 0
     try:
         with path.open("rb") as handle:
             return sum(block.count(b"\n") for block in iter(partial(handle.read, 1 << 20), b""))
@@ -216,18 +219,22 @@ def score_outputs_file(
     so its size does not bound what can be scored. ``records`` (``id``, ``output``) replace reading
     ``outputs_path`` as onkobench's own format (an lm-eval samples log, for instance); ``variant``
     names the prompt variant that produced them (its parser then applies), else ``external``.
-    ``workers`` and ``times``: as for ``score_stored``; ``pool``: processes started for it (``outputs_scoring_pool``),
-    used in place of ``workers``, and left open.
+    ``workers`` and ``times``: as for ``score_stored``; ``pool``: processes started for this file
+    (``outputs_scoring_pool``), used in place of ``workers``: they are let go once its chunks are scored (the pool
+    scores nothing else), and the caller closes it.
     """
     times = times if times is not None else StageTimes()
     resolved = _one_output_variant(task, variant) if variant is not None else None
+    if pool is not None and (pool.task, pool.variant) != (task, resolved):
+        raise ValueError("the scoring pool was started for another task or variant")
     outputs: Iterator[Columns] | None = None  # None: the outputs file itself, read in the data set's order if it is
     if task.upstream is not None:
         data, step_outputs = _chained_step(outputs_path, task, data)
         # records a chained step drops by rule (a code that is no gold label) are not part of the run
         kept = {sample.id for sample in data.samples}
         outputs = _in_batches((sid, text) for sid, text in step_outputs.items() if sid in kept)
-    elif records is not None:
+    elif records is not None or not outputs_path.is_file():
+        # a pipe is read once, record by record (a missing file: the error names it)
         outputs = _single_step_outputs(outputs_path, data, records)
     # the file's name only: the config and engine are published, and a local path says nothing public (may name a person)
     config = ModelConfig(name=model_name, runner="external", metadata={"description": f"scored from {outputs_path.name}"})
@@ -243,8 +250,6 @@ def score_outputs_file(
     own_pool = pool is None
     if pool is None:
         pool = ScoringPool(task, resolved, scoring_workers(workers, len(data.samples)))
-    elif (pool.task, pool.variant) != (task, resolved):
-        raise ValueError("the scoring pool was started for another task or variant")
     try:
         with store.scores_writer() as write:
             # this folder mirrors the outputs file (report and publish read the texts from it); it is not resumed
@@ -285,7 +290,7 @@ class _CopiedChunk:
 def _scored_outputs_file(
     pool: ScoringPool, path: Path, data: TaskData, mirror: ResponseMirror, times: StageTimes,
 ) -> Iterator[ScoredChunk]:
-    """The outputs file's chunks, copied and scored. While the file's lines are the data set's samples in order (the
+    """The outputs file's (a regular file's) chunks, copied and scored. While its lines are the data set's samples in order (the
     usual file), each chunk's lines go to a worker as they are, which decodes and checks them, writes them as the
     copy's lines and scores them in one go; from the first chunk that is not (another order, a line missing, a line
     to read by the standard library or to reject), the rest of the file is read here as ``_single_step_outputs``

@@ -161,7 +161,7 @@ class ScoreTable:
         if coded is None:
             return np.fromiter(map(operator.eq, column, repeat(wanted)), bool, len(self))
         codes, categories = coded
-        code = categories.get(wanted)
+        code = categories.get(wanted) if type(wanted) is str else None  # only a string equals a string
         return codes == code if code is not None else np.zeros(len(self), bool)
 
     def _cached_pair(self, name: str, build: Any) -> Any:

@@ -74,6 +74,7 @@ class ScoringPool:
         self._pool: ProcessPoolExecutor | None = None
         self._local: tuple[SampleScorer, ColumnEncoder] | None = None
         self._stopping: threading.Thread | None = None
+        self._released = False
         if workers > 1:
             self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_start_worker,
@@ -84,6 +85,8 @@ class ScoringPool:
     def scored(self, chunks: Iterable[Chunk], responses_path: Path, times: StageTimes | None = None) -> Iterator[ScoredChunk]:
         """Each chunk scored from the responses file at ``responses_path``, in order: here, or by the workers a few
         chunks ahead. A chunk's responses must be in the file (flushed) when the chunk comes."""
+        if self._released:
+            raise RuntimeError("this scoring pool's workers were let go: it scores nothing more")
         if self._pool is None:
             scorer, encoder = self._scorer()
             with ResponseReader(responses_path) as reader:  # one reader for the run: it reads on without seeking
@@ -98,6 +101,8 @@ class ScoringPool:
         a module-level function, or a partial of one, so that a worker can import it). Items not yet started when
         the caller stops are dropped."""
         times = times if times is not None else StageTimes()
+        if self._released:
+            raise RuntimeError("this scoring pool's workers were let go: it scores nothing more")
         if self._pool is None:
             scorer, encoder = self._scorer()
             for item in items:
@@ -127,15 +132,19 @@ class ScoringPool:
 
     def close(self) -> None:
         """Stop the workers: chunks not yet started are dropped (after an error, nothing waits for them)."""
-        if self._pool is not None:
-            self.release()
-            assert self._stopping is not None
+        self.release()
+        if self._stopping is not None:
             self._stopping.join()
-            self._pool = None
+            self._stopping = None
+        self._pool = None
 
     def release(self) -> None:
-        """Let the workers exit while this process goes on (the run's chunks are all scored); ``close`` waits for them."""
-        if self._pool is not None and self._stopping is None:
+        """Let the workers exit while this process goes on (the run's chunks are all scored; the pool scores nothing
+        more); ``close`` waits for them."""
+        if self._released:
+            return
+        self._released = True
+        if self._pool is not None:
             self._stopping = threading.Thread(target=self._pool.shutdown, kwargs={"wait": True, "cancel_futures": True},
                                               name="scoring-pool-shutdown", daemon=True)
             self._stopping.start()
