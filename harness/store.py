@@ -411,27 +411,25 @@ class ResponseMirror:
 
     def write(self, columns: dict[str, list[Any]]) -> None:
         """Append rows given as columns (``key`` and ``error`` among them; row i: every column's item i)."""
-        data = self._encoder.lines(columns)
+        self._append(self._encoder.lines(columns), columns["key"], columns["error"])
+
+    def write_lines(self, data: bytes, keys: list[str]) -> None:
+        """Append response lines already encoded (by a ``ColumnEncoder``, one per key, none failed)."""
+        self._append(data, keys, None)
+
+    def _append(self, data: bytes, keys: list[str], errors: list[str | None] | None) -> None:
         # a JSON line holds no raw newline, so the line ends are the newlines
         starts = accumulate(map((1).__add__, map(len, data.split(b"\n")[:-1])), initial=self._position)
-        keys, errors = columns["key"], columns["error"]
         self.index.offsets.update(zip(keys, starts))  # the latest line of a key counts, as in response_index()
         failed = self.index.failed
-        if failed or errors.count(None) != len(errors):
+        if errors is None:
+            failed.difference_update(keys)
+        elif failed or errors.count(None) != len(errors):
             for key, error in zip(keys, errors):
                 if error is not None:
                     failed.add(key)
                 else:
                     failed.discard(key)
-        self._handle.write(data)
-        self._position += len(data)
-
-    def write_lines(self, data: bytes, keys: list[str]) -> None:
-        """Append response lines already encoded (by a ``ColumnEncoder``, one per key, none failed)."""
-        starts = accumulate(map((1).__add__, map(len, data.split(b"\n")[:-1])), initial=self._position)
-        self.index.offsets.update(zip(keys, starts))
-        if self.index.failed:
-            self.index.failed.difference_update(keys)
         self._handle.write(data)
         self._position += len(data)
 

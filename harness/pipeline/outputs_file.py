@@ -112,12 +112,10 @@ def _single_step_outputs(
 def _checked_columns(rows: list[dict[str, Any]], data: TaskData, seen: set[str]) -> Columns | None:
     """The batch's columns when every record passes the checks (a column at a time, adding its ids to ``seen``);
     else None, with ``seen`` as it was."""
-    try:
-        raw_ids, texts = list(map(itemgetter("id"), rows)), list(map(itemgetter("output"), rows))
-    except (KeyError, TypeError):
-        return None
-    if set(map(type, raw_ids)) != {str} or set(map(type, texts)) != {str}:
+    columns = _string_columns(rows)
+    if columns is None:
         return None  # ids of other types are turned into strings row by row
+    raw_ids, texts = columns
     samples = list(map(data.by_id.get, raw_ids))
     if None in samples:
         return None
@@ -126,6 +124,17 @@ def _checked_columns(rows: list[dict[str, Any]], data: TaskData, seen: set[str])
     if len(fresh) != len(ids) or not seen.isdisjoint(fresh):
         return None
     seen |= fresh
+    return ids, texts
+
+
+def _string_columns(rows: list[Any]) -> Columns | None:
+    """The ``id`` and ``output`` columns of these records when every one is an object with both as strings."""
+    try:
+        ids, texts = list(map(itemgetter("id"), rows)), list(map(itemgetter("output"), rows))
+    except (KeyError, TypeError, IndexError):
+        return None
+    if set(map(type, ids)) != {str} or set(map(type, texts)) != {str}:
+        return None
     return ids, texts
 
 
@@ -356,14 +365,10 @@ def _copy_and_score(scorer: SampleScorer, encoder: ColumnEncoder, part: _ChunkLi
         if not lines[-1]:
             lines.pop()  # the newline ending the last line
         rows = quick_loads_many(lines, part.lines)
-        if rows is None or set(map(type, rows)) != {dict}:
+        columns = _string_columns(rows) if rows is not None and set(map(type, rows)) == {dict} else None
+        if columns is None or columns[0] != chunk.ids:
             return None
-        try:
-            ids, texts = list(map(itemgetter("id"), rows)), list(map(itemgetter("output"), rows))
-        except KeyError:
-            return None
-        if ids != chunk.ids or set(map(type, texts)) != {str}:
-            return None
+        texts = columns[1]
     with times.timed("write run folder copy of outputs"):
         copy = encoder.lines({"key": chunk.keys, "sample_id": chunk.ids, "text": texts, "error": [None] * len(texts)})
     return _CopiedChunk(copy, score_texts(scorer, encoder, chunk, texts, times))
