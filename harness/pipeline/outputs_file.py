@@ -271,10 +271,10 @@ def score_outputs_file(
                 pool.release()  # the workers exit while the files are completed and the metrics computed
             finishing = time.process_time()
         times.add("write scores", time.process_time() - finishing)  # flushed, synced and renamed into place
+        summary = write_summary(store, manifest, task, table, stats, times)
     finally:
         if own_pool:
             pool.close()
-    summary = write_summary(store, manifest, task, table, stats, times)
     return RunOutcome(store.folder, summary, n_generated=0, n_reused=len(mirror.index.offsets))
 
 
@@ -311,6 +311,7 @@ def _scored_outputs_file(
         for result in results:
             part = pending.popleft()
             if result is None:
+                pending.clear()  # the chunks read ahead are read again record by record
                 break
             with times.timed("write run folder copy of outputs"):
                 mirror.write_lines(result.copy, part.chunk.keys)
