@@ -192,3 +192,14 @@ def test_a_pool_started_before_the_data_set_is_read_scores_the_same(
         score_outputs_file(task, data, path, tmp_path / "once", "m", pool=pool)
         with pytest.raises(RuntimeError, match="let go"):  # its workers went once the file was scored
             score_outputs_file(task, data, path, tmp_path / "twice", "m", pool=pool)
+
+
+def test_the_line_count_that_chooses_the_workers_stops_when_it_is_enough(tmp_path: Path) -> None:
+    from harness.pipeline.outputs_file import _count_lines
+
+    path = tmp_path / "big.jsonl"
+    line = b'{"id": "s", "output": "C61"}\n'
+    path.write_bytes(line * 150_000)  # about 4 MB
+    assert _count_lines(path, enough=10**9) == 150_000
+    counted = _count_lines(path, enough=10)
+    assert 10 <= counted < 150_000  # the first megabyte's lines, not the whole file

@@ -27,7 +27,7 @@ from harness.scoring import SampleScorer
 from harness.scoring.chunks import Chunk, ScoredChunk, make_chunk, score_texts, single_query_chunk
 from harness.scoring.run import write_scored_chunks, write_summary
 from harness.scoring.stages import StageTimes
-from harness.scoring.workers import ScoringPool, scoring_workers
+from harness.scoring.workers import AUTO_MAX_WORKERS, AUTO_MIN_SAMPLES, ScoringPool, scoring_workers
 from harness.store import ResponseMirror, RunStore
 from harness.config.tasks import Task, Variant
 from harness.data import Sample, TaskData
@@ -201,19 +201,26 @@ def outputs_scoring_pool(task: Task, outputs_path: Path, variant: str | None = N
     they import onkobench and build the scorer while this process reads the data set. Pass it to
     ``score_outputs_file`` and close it (a context manager) after."""
     resolved = _one_output_variant(task, variant) if variant is not None else None
-    return ScoringPool(task, resolved, scoring_workers(workers, _count_lines(outputs_path)))
+    # the choice depends on the count only up to the most chunks the most workers can take
+    enough = max(AUTO_MIN_SAMPLES, max(AUTO_MAX_WORKERS, workers or 0) * chunking.CHUNK_SAMPLES)
+    return ScoringPool(task, resolved, scoring_workers(workers, _count_lines(outputs_path, enough)))
 
 
-def _count_lines(path: Path) -> int:
-    """Lines of the file (a pass over its bytes, about 10 ms for 20 MB); 0 for a pipe, which can be read only once,
-    and for a file that cannot be read (reading it names the error)."""
+def _count_lines(path: Path, enough: int) -> int:
+    """Lines of the file, counted up to ``enough`` (the file's first megabytes); 0 for a pipe, which can be read only
+    once, and for a file that cannot be read (reading it names the error)."""
     if not path.is_file():
         return 0
+    lines = 0
     try:
         with path.open("rb") as handle:
-            return sum(block.count(b"\n") for block in iter(partial(handle.read, 1 << 20), b""))
+            for block in iter(partial(handle.read, 1 << 20), b""):
+                lines += block.count(b"\n")
+                if lines >= enough:
+                    break
     except OSError:
         return 0
+    return lines
 
 
 @paced_collector()

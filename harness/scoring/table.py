@@ -142,10 +142,12 @@ class ScoreTable:
         """The raw column (None where a sample's scorer did not set it)."""
         return self._columns.get(name) or [None] * len(self)
 
-    def _cached(self, name: str, build: Any) -> np.ndarray:
-        if name not in self._arrays:
-            self._arrays[name] = build()
-        return self._arrays[name]
+    def _cached(self, name: str, build: Any, cache: dict[str, Any] | None = None) -> Any:
+        """``build()``, once per name until the table changes (in ``cache``, default the arrays)."""
+        cache = self._arrays if cache is None else cache
+        if name not in cache:
+            cache[name] = build()
+        return cache[name]
 
     def flag(self, name: str) -> np.ndarray:
         """bool(value) per sample; a missing value is False."""
@@ -157,17 +159,13 @@ class ScoreTable:
     def _equal(self, column_key: str, column: list[Any], wanted: Any) -> np.ndarray:
         """value == wanted per sample; a column of strings (an outcome class, a status) is turned into category codes
         once, which a metric then compares as a whole for each category it counts."""
-        coded = self._cached_pair(f"codes:{column_key}", lambda: _category_codes(column))
+        coded = self._cached(f"codes:{column_key}", lambda: _category_codes(column), self._categories)
         if coded is None:
             return np.fromiter(map(operator.eq, column, repeat(wanted)), bool, len(self))
         codes, categories = coded
         code = categories.get(wanted) if type(wanted) is str else None  # only a string equals a string
         return codes == code if code is not None else np.zeros(len(self), bool)
 
-    def _cached_pair(self, name: str, build: Any) -> Any:
-        if name not in self._categories:
-            self._categories[name] = build()
-        return self._categories[name]
 
     def present(self, name: str) -> np.ndarray:
         return self._cached(f"present:{name}",
