@@ -8,8 +8,15 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import numpy as np
+from harness.lazy_imports import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy")  # not at import: see harness.lazy_imports
+
 
 
 @dataclass(frozen=True, slots=True)

@@ -203,3 +203,53 @@ def test_the_line_count_that_chooses_the_workers_stops_when_it_is_enough(tmp_pat
     assert _count_lines(path, enough=10**9) == 150_000
     counted = _count_lines(path, enough=10)
     assert 10 <= counted < 150_000  # the first megabyte's lines, not the whole file
+
+
+FORKED_SCORING = """
+import sys
+from pathlib import Path
+from harness.config.tasks import load_task_file
+from harness.data import load_task_data
+from harness.pipeline.outputs_file import outputs_scoring_pool, score_outputs_file
+from harness.scoring import chunks
+chunks.CHUNK_SAMPLES = int(sys.argv[4])
+task = load_task_file(Path(sys.argv[1]))
+with outputs_scoring_pool(task, Path(sys.argv[2]), workers=2) as pool:
+    print(pool.start_method)
+    score_outputs_file(task, load_task_data(task), Path(sys.argv[2]), Path(sys.argv[3]), "m", pool=pool)
+"""
+
+
+def test_an_outputs_pool_forks_its_workers_only_while_this_process_runs_one_thread(
+    tmp_path: Path, small_chunks: None, fixture_catalogue: None,
+) -> None:
+    """Forked workers start without importing onkobench again; a process with another thread (an engine's, a
+    library's) could be copied in the middle of a lock, so it spawns them as any pool does. The files are the same."""
+    import subprocess
+    import sys
+    import threading
+
+    from harness.scoring.workers import start_method
+
+    task_file, outputs = clean_outputs(tmp_path)
+    path = write_lines(tmp_path / "outputs.jsonl", lines_of(outputs))
+    task = load_task_file(task_file)
+    assert start_method(fork=False) == "spawn"
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        assert start_method(fork=True) == "spawn"
+        with outputs_scoring_pool(task, path, workers=2) as pool:
+            assert pool.start_method == "spawn"
+            spawned = RunStore(score_outputs_file(task, load_task_data(task), path, tmp_path / "spawned", "m", pool=pool).folder)
+    finally:
+        stop.set()
+        other.join()
+    # this test process may hold threads of other tests: a fresh one runs one thread
+    done = subprocess.run([sys.executable, "-c", FORKED_SCORING, str(task_file), str(path), str(tmp_path / "forked"),
+                           str(CHUNK)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["fork"]
+    (forked,) = (RunStore(folder) for folder in (tmp_path / "forked").iterdir())
+    same_run(forked, spawned)

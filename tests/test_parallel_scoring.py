@@ -275,9 +275,9 @@ def test_cli_workers_options(tmp_path: Path, small_chunks: None, fixture_catalog
     started: list[int] = []
     start = ScoringPool.__init__
 
-    def counting_start(self, task, variant, workers):
+    def counting_start(self, task, variant, workers, fork=False):
         started.append(workers)
-        start(self, task, variant, workers)
+        start(self, task, variant, workers, fork)
 
     monkeypatch.setattr(ScoringPool, "__init__", counting_start)
 

@@ -198,12 +198,13 @@ def _one_output_variant(task: Task, name: str) -> Variant:
 
 def outputs_scoring_pool(task: Task, outputs_path: Path, variant: str | None = None, workers: int | None = None) -> ScoringPool:
     """The processes that will score ``outputs_path`` (``workers``, else chosen by its number of lines), started now:
-    they import onkobench and build the scorer while this process reads the data set. Pass it to
-    ``score_outputs_file`` and close it (a context manager) after."""
+    they build the scorer (forked from this process where it runs one thread, else importing onkobench first) while
+    this process reads the data set. Pass it to ``score_outputs_file`` and close it (a context manager) after."""
     resolved = _one_output_variant(task, variant) if variant is not None else None
     # the choice depends on the count only up to the most chunks the most workers can take
     enough = max(AUTO_MIN_SAMPLES, max(AUTO_MAX_WORKERS, workers or 0) * chunking.CHUNK_SAMPLES)
-    return ScoringPool(task, resolved, scoring_workers(workers, _count_lines(outputs_path, enough)))
+    # nothing is open yet (no run folder, no engine): the workers may be copies of this process
+    return ScoringPool(task, resolved, scoring_workers(workers, _count_lines(outputs_path, enough)), fork=True)
 
 
 def _count_lines(path: Path, enough: int) -> int:

@@ -6,14 +6,18 @@ import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from harness.lazy_imports import lazy_module
 from harness.registry import Registry
 from harness.scoring.table import ScoreTable
 from harness.scoring.units import SAMPLE, UnitOutcomes, declare_units, sample_outcomes
 from harness.stats import Estimate, bootstrap_interval, cluster_bootstrap_interval, wilson_interval
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy")  # not at import: see harness.lazy_imports
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,7 @@ def share_interval(table: ScoreTable, hit: np.ndarray, among: np.ndarray | None 
     return wilson_interval(int(values.sum()), int(values.size))
 
 
-Share = tuple[np.ndarray, "np.ndarray | None"]
+Share = tuple["np.ndarray", "np.ndarray | None"]
 """Per sample: whether it is a success, and whether it enters the denominator (None: every sample does)."""
 ShareRule = Callable[[ScoreTable], Share]
 

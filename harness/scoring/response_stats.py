@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from array import array
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from harness.lazy_imports import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy")  # not at import: see harness.lazy_imports
+
 
 
 def _sum_in_order(values: array) -> float:

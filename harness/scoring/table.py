@@ -8,11 +8,15 @@ from collections.abc import Iterable
 from functools import cached_property
 from itertools import repeat
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from harness.lazy_imports import lazy_module
 from harness.scoring.parsers import MALFORMED_STATUSES, OK
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy")  # not at import: see harness.lazy_imports
 
 
 class ScoreTable:

@@ -1,8 +1,10 @@
 """Chunks of a run scored in worker processes, handed back in order: the same bytes as one process, more cores.
 
-Workers are started fresh (spawn), never forked from this process: a runner may hold an engine, threads or a run
-folder's lock here. Each builds the task's scorer once, so that a scorer that cannot be built fails like any chunk,
-with its own error. A chunk's error (an unreadable response line, naming the file and byte) reaches the caller as
+Workers are started fresh (spawn): a runner may hold an engine, threads or a run folder's lock in this process. Only
+a pool made before anything of the kind exists (``fork=True``: scoring an outputs file, before it is read) forks them,
+and then only while this process runs a single thread: copies start at once, without importing onkobench again (on a
+small machine that import was a sixth of the CPU of scoring 500,000 samples). Each builds the task's scorer once, so
+that a scorer that cannot be built fails like any chunk, with its own error. A chunk's error (an unreadable response line, naming the file and byte) reaches the caller as
 raised, and the workers stop; the caller's atomic writes then keep the files of the previous scoring.
 """
 
@@ -65,18 +67,36 @@ def scoring_workers(requested: int | None, n_samples: int) -> int:
     return min(wanted, n_chunks)
 
 
+def start_method(fork: bool) -> str:
+    """"fork" where it is allowed and safe: Linux, where this process has one thread (no engine's, library's or
+    executor's thread could be copied holding a lock); else "spawn"."""
+    if not fork or "fork" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    try:
+        threads = len(os.listdir("/proc/self/task"))  # every thread, native ones (an OpenMP pool, CUDA's) too
+    except OSError:
+        return "spawn"  # not Linux: threads cannot be counted
+    return "fork" if threads == 1 else "spawn"
+
+
 class ScoringPool:
     """The processes that score one run's chunks: none (``workers`` 1: this process scores), or ``workers`` started at
-    once, so that they import onkobench and load the task's scorer (a catalogue) while this process still reads."""
+    once, so that they load the task's scorer (a catalogue) while this process still reads."""
 
-    def __init__(self, task: Task, variant: Variant | None, workers: int) -> None:
+    def __init__(self, task: Task, variant: Variant | None, workers: int, fork: bool = False) -> None:
+        """``fork``: the caller holds no engine, open run folder or lock that a copy of this process must not have;
+        the workers are then forked where this process runs a single thread (``start_method``)."""
         self.task, self.variant, self.workers = task, variant, workers
         self._pool: ProcessPoolExecutor | None = None
         self._local: tuple[SampleScorer, ColumnEncoder] | None = None
         self._stopping: threading.Thread | None = None
         self._released = False
+        self.start_method: str | None = None
+        """How the workers were started: "fork", "spawn", or None (no workers)."""
         if workers > 1:
-            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            self.start_method = start_method(fork)
+            # a forking executor starts all its workers at the first submission, before its own threads
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(self.start_method),
                                              initializer=_start_worker,
                                              initargs=(task, variant, _scorer_modules(task, variant)))
             for _ in range(workers):  # each submission finds no idle worker yet, so each starts one
