@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from harness.gc_pacing import paced_collector
+from harness.gc_pacing import collector_paused, paced_collector
 from harness.errors import DataRevisionWarning, OnkobenchError
 from harness.jsonl import quick_loads, quick_loads_many
 from harness.records import file_sha256, stable_hash_of_rows
@@ -387,7 +387,8 @@ def load_task_data(task: Task, data_path: str | Path | None = None) -> TaskData:
     if path is not None:
         if not path.exists() and task.dataset.how_to_get and data_path is None:
             raise OnkobenchError(f"{path}: dataset file not found; build it with: {task.dataset.how_to_get}")
-        rows = read_local_rows(path)
+        with collector_paused():  # JSON, CSV or Parquet rows: trees of plain values
+            rows = read_local_rows(path)
         source = str(path)
         commit = commit_in_path(path.absolute())  # not resolved: the hub cache links snapshots to content-named blobs
     else:
@@ -399,9 +400,11 @@ def load_task_data(task: Task, data_path: str | Path | None = None) -> TaskData:
         warnings.warn(warning, DataRevisionWarning, stacklevel=2)
     if not rows:
         raise OnkobenchError(f"{source}: the dataset has no rows")
-    rows = map_columns(task, rows, source)
+    with collector_paused():
+        rows = map_columns(task, rows, source)
     if task.dataset.schema_:
         validate_rows(task.dataset.schema_, rows, source)
-    samples = build_samples(task, rows, source)
-    return TaskData(samples=samples, source=source, fingerprint=stable_hash_of_rows(rows, length=32), revision=commit,
-                    revision_warning=warning)
+    with collector_paused():  # samples refer to their rows; the fingerprint's JSON is bytes
+        samples = build_samples(task, rows, source)
+        fingerprint = stable_hash_of_rows(rows, length=32)
+    return TaskData(samples=samples, source=source, fingerprint=fingerprint, revision=commit, revision_warning=warning)

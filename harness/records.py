@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from itertools import chain
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -53,10 +54,7 @@ def _plain_rows_json(rows: Sequence[Any]) -> bytes | None:
     dicts of strings, integers, booleans and None (a data set's rows, usually). None for any other rows."""
     if set(map(type, rows)) != {dict}:
         return None
-    kinds: set[type] = set()
-    for row in rows:
-        kinds.update(map(type, row.values()))
-    if not _PLAIN_TYPES.issuperset(kinds):
+    if not _PLAIN_TYPES.issuperset(map(type, chain.from_iterable(map(dict.values, rows)))):
         return None  # floats are written differently (1e-05 vs 1e-5), other types go through _plain
     import orjson  # not at the top: this module is the stdlib-only base every stage imports
 

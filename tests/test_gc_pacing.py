@@ -1,12 +1,14 @@
-"""The collector's pacing during bulk work: raised inside, restored after (also after an error), never lowered."""
+"""The collector's pacing during bulk work: raised inside, restored after (also after an error), never lowered; paused
+while acyclic data is built, whose objects then join the oldest generation without a pass."""
 
 from __future__ import annotations
 
 import gc
+import weakref
 
 import pytest
 
-from harness.gc_pacing import BULK_THRESHOLD, paced_collector
+from harness.gc_pacing import BULK_THRESHOLD, collector_paused, paced_collector
 
 
 @pytest.fixture(autouse=True)
@@ -41,9 +43,50 @@ def test_the_bulk_functions_run_under_it(monkeypatch: pytest.MonkeyPatch) -> Non
     seen = []
 
     def spy(*args, **kwargs):
-        seen.append(gc.get_threshold()[0])
+        seen.append((gc.get_threshold()[0], gc.isenabled()))
         return build_samples(*args, **kwargs)
 
     monkeypatch.setattr(harness.data, "build_samples", spy)
     load_task_data(load_task("demo.icd10gm_coding"))
-    assert seen == [BULK_THRESHOLD] and gc.get_threshold()[0] == 700
+    assert seen == [(BULK_THRESHOLD, False)] and gc.get_threshold()[0] == 700 and gc.isenabled()
+
+
+class Node:
+    def __init__(self) -> None:
+        self.other: object = None
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_paused_inside_and_what_was_made_there_is_old_after(enabled: bool) -> None:
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with pytest.raises(RuntimeError):
+            with collector_paused():
+                assert not gc.isenabled()
+                made = [{"row": i} for i in range(50_000)]  # far more than a young pass is due after
+                cycle = Node()
+                cycle.other = Node()
+                cycle.other.other = cycle
+                raise RuntimeError("a bad row")
+        assert gc.isenabled() is enabled
+        assert gc.get_count()[0] < 700  # no young pass will walk the 50,000 rows
+        oldest = {id(obj) for obj in gc.get_objects(generation=2)}
+        assert id(made) in oldest and id(cycle) in oldest
+    finally:
+        gc.enable()
+    gone = weakref.ref(cycle)
+    del cycle, made
+    gc.collect()  # a cycle made inside is collected as any old one
+    assert gone() is None
+
+
+def test_objects_someone_else_froze_stay_frozen() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with collector_paused():
+            made = [{"row": i} for i in range(1000)]
+        assert gc.get_freeze_count() == frozen and gc.isenabled()
+        assert id(made) not in {id(obj) for obj in gc.get_objects(generation=2)}  # left young
+    finally:
+        gc.unfreeze()
