@@ -407,31 +407,39 @@ class ResponseMirror:
         self.path = path
         self._encoder = ColumnEncoder()
         self._position = 0
+        self._unindexed = 0
         self.index = ResponseIndex()
 
     def write(self, columns: dict[str, list[Any]]) -> None:
         """Append rows given as columns (``key`` and ``error`` among them; row i: every column's item i)."""
-        self._append(self._encoder.lines(columns), columns["key"], columns["error"])
-
-    def write_lines(self, data: bytes, keys: list[str]) -> None:
-        """Append response lines already encoded (by a ``ColumnEncoder``, one per key, none failed)."""
-        self._append(data, keys, None)
-
-    def _append(self, data: bytes, keys: list[str], errors: list[str | None] | None) -> None:
+        data, keys, errors = self._encoder.lines(columns), columns["key"], columns["error"]
         # a JSON line holds no raw newline, so the line ends are the newlines
         starts = accumulate(map((1).__add__, map(len, data.split(b"\n")[:-1])), initial=self._position)
         self.index.offsets.update(zip(keys, starts))  # the latest line of a key counts, as in response_index()
         failed = self.index.failed
-        if errors is None:
-            failed.difference_update(keys)
-        elif failed or errors.count(None) != len(errors):
+        if failed or errors.count(None) != len(errors):
             for key, error in zip(keys, errors):
                 if error is not None:
                     failed.add(key)
                 else:
                     failed.discard(key)
+        self._append(data)
+
+    def write_unindexed(self, data: bytes, n_rows: int) -> None:
+        """Append ``n_rows`` response lines already encoded (by a ``ColumnEncoder``, none failed) without indexing them:
+        rows whose keys are never looked up here (an outputs file's lines in the data set's order, scored from their
+        own texts, each the only line of its sample)."""
+        self._append(data)
+        self._unindexed += n_rows
+
+    def _append(self, data: bytes) -> None:
         self._handle.write(data)
         self._position += len(data)
+
+    @property
+    def n_rows(self) -> int:
+        """Rows written: one per key indexed (its latest) and every row written unindexed."""
+        return len(self.index.offsets) + self._unindexed
 
     def flush(self) -> None:
         self._handle.flush()

@@ -42,10 +42,14 @@ def lines_of(outputs: list[dict]) -> list[str]:
     return [json.dumps(row) for row in outputs]
 
 
-def score(task_file: Path, path: Path, out: Path, workers: int, times: StageTimes | None = None) -> RunStore:
+def score(task_file: Path, path: Path, out: Path, workers: int, times: StageTimes | None = None,
+          copied: int | None = None) -> RunStore:
+    """The run folder; ``copied``: the lines its copy of the outputs must count."""
     task = load_task_file(task_file)
     data = load_task_data(task)
-    return RunStore(score_outputs_file(task, data, path, out, "m", workers=workers, times=times).folder)
+    outcome = score_outputs_file(task, data, path, out, "m", workers=workers, times=times)
+    assert copied is None or outcome.n_reused == copied
+    return RunStore(outcome.folder)
 
 
 def record_by_record(monkeypatch: pytest.MonkeyPatch, task_file: Path, path: Path, out: Path) -> RunStore:
@@ -68,7 +72,7 @@ def test_an_in_order_file_is_scored_from_its_lines_with_the_same_bytes(
     task_file, outputs = clean_outputs(tmp_path)
     path = write_lines(tmp_path / "outputs.jsonl", lines_of(outputs))
     times = StageTimes()
-    fast = score(task_file, path, tmp_path / "fast", workers, times)
+    fast = score(task_file, path, tmp_path / "fast", workers, times, copied=N)
     assert "parse" in times.seconds and "read stored responses + parse" not in times.seconds  # no chunk read the copy
     same_run(fast, record_by_record(monkeypatch, task_file, path, tmp_path / "slow"))
     task = load_task_file(task_file)
@@ -91,7 +95,7 @@ def test_a_file_that_stops_being_in_order_goes_on_record_by_record(
     lines = lines_of(outputs[: 2 * CHUNK]) + lines_of(rest[:100]) + [""] + \
         [json.dumps({**rest[100], "tokens": 10**30})] + lines_of(rest[101:])
     path = write_lines(tmp_path / "outputs.jsonl", lines, final_newline)
-    fast = score(task_file, path, tmp_path / "fast", workers)
+    fast = score(task_file, path, tmp_path / "fast", workers, copied=N - 40)
     same_run(fast, record_by_record(monkeypatch, task_file, path, tmp_path / "slow"))
     summary = fast.read_summary()
     assert summary.n_samples == N and summary.status_counts["missing"] == 40

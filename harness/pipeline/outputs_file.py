@@ -283,7 +283,7 @@ def score_outputs_file(
     finally:
         if own_pool:
             pool.close()
-    return RunOutcome(store.folder, summary, n_generated=0, n_reused=len(mirror.index.offsets))
+    return RunOutcome(store.folder, summary, n_generated=0, n_reused=mirror.n_rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +322,8 @@ def _scored_outputs_file(
                 pending.clear()  # the chunks read ahead are read again record by record
                 break
             with times.timed("write run folder copy of outputs"):
-                mirror.write_lines(result.copy, part.chunk.keys)
+                # nothing looks these lines up: they are scored, and a later line of any of their samples is an error
+                mirror.write_unindexed(result.copy, len(part.chunk.ids))
             n_samples += len(part.chunk.ids)
             n_bytes += len(part.lines)
             yield result.scored
