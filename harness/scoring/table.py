@@ -107,7 +107,8 @@ class ScoreTable:
         """The table ``add`` builds from these samples one by one (``groups`` None: none has a group), built a column
         at a time where every sample has the same value names in the same order (the scorer's usual columns)."""
         table = cls()
-        shapes = set(map(tuple, _distinct_objects(values)))
+        distinct = _by_identity(values)
+        shapes = set(map(tuple, distinct.values()))
         if len(shapes) != 1:
             for i, sample_id in enumerate(ids):
                 table.add(sample_id, groups[i] if groups is not None else None, statuses[i], values[i])
@@ -116,14 +117,12 @@ class ScoreTable:
         table.status = table._interned(statuses)
         table.ids = list(ids)
         table.cluster = list(ids) if groups is None else [g if g is not None else i for g, i in zip(groups, ids)]
-        for name in names:
-            column = list(map(itemgetter(name), values))
-            kinds = set(map(type, column))
-            if kinds == {str}:
-                column = table._interned(column)
-            elif str in kinds or list in kinds:
-                column = list(map(table._compact, column))
-            table._columns[name] = column
+        # each distinct dict's values compacted once (the scorer shares one dict among samples with equal values), then
+        # each column read off the samples' rows of them
+        compacted = {identity: tuple(map(table._compact, value.values())) for identity, value in distinct.items()}
+        rows = list(map(compacted.__getitem__, map(id, values)))
+        for position, name in enumerate(names):
+            table._columns[name] = list(map(itemgetter(position), rows))
         table._names = names
         table._column_list = list(table._columns.values())
         return table
@@ -211,9 +210,10 @@ class ScoreTable:
         return dict(sorted(Counter(self.status).items()))
 
 
-def _distinct_objects(values: list[Any]) -> Iterable[Any]:
-    """The distinct objects of ``values`` (a column form shares one dict among samples with equal values)."""
-    return dict(zip(map(id, values), values)).values()
+def _by_identity(values: list[Any]) -> dict[int, Any]:
+    """The distinct objects of ``values`` by their ``id`` (a column form shares one dict among samples with equal
+    values)."""
+    return dict(zip(map(id, values), values))
 
 
 def _category_codes(column: list[Any]) -> tuple[np.ndarray, dict[str, int]] | None:
