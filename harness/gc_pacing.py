@@ -32,10 +32,11 @@ def collector_paused() -> Iterator[None]:
     made of them), where each pass walks live objects only. Loading 500,000 samples spent 0.12-0.15 s of its 1.0 s in
     such passes even with the paced collector.
 
-    After, the objects made inside join the oldest generation at once (``gc.freeze`` then ``gc.unfreeze``: no pass),
-    where the passes would have moved them after walking them twice; the first young pass would otherwise walk all of
-    them. Cycles left among them are collected by the next full pass, as for any old object. Where something else
-    keeps objects frozen (a server that forks workers), they are left frozen and the objects made here stay young."""
+    After, the young objects (those made inside among them) join the oldest generation at once (``gc.freeze`` then
+    ``gc.unfreeze``: no pass), where the passes would have moved them after walking them twice; the first young pass
+    would otherwise walk all of them. Cycles among them are collected by the next full pass, as for any old object.
+    Where something else keeps objects frozen (a server that forks workers), they are left frozen and the objects made
+    here stay young."""
     enabled = gc.isenabled()
     gc.disable()
     try:

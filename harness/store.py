@@ -399,8 +399,9 @@ class ResponseReader:
 
 
 class ResponseMirror:
-    """Writes response rows of outputs made elsewhere (given as columns) and indexes them as they go; what it wrote can
-    be read at ``path`` (the temp file, until the mirror is complete) once ``flush`` is called."""
+    """Writes response rows of outputs made elsewhere and indexes those given as columns as they go (rows already
+    encoded, which nothing looks up, are only counted); what it wrote can be read at ``path`` (the temp file, until
+    the mirror is complete) once ``flush`` is called."""
 
     def __init__(self, handle: BinaryIO, path: Path) -> None:
         self._handle = handle

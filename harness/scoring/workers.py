@@ -4,8 +4,9 @@ Workers are started fresh (spawn): a runner may hold an engine, threads or a run
 a pool made before anything of the kind exists (``fork=True``: scoring an outputs file, before it is read) forks them,
 and then only while this process runs a single thread: copies start at once, without importing onkobench again (on a
 small machine that import was a sixth of the CPU of scoring 500,000 samples). Each builds the task's scorer once, so
-that a scorer that cannot be built fails like any chunk, with its own error. A chunk's error (an unreadable response line, naming the file and byte) reaches the caller as
-raised, and the workers stop; the caller's atomic writes then keep the files of the previous scoring.
+that a scorer that cannot be built fails like any chunk, with its own error. A chunk's error (an unreadable response
+line, naming the file and byte) reaches the caller as raised, and the workers stop; the caller's atomic writes then
+keep the files of the previous scoring.
 """
 
 from __future__ import annotations
