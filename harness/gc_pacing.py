@@ -34,7 +34,8 @@ def collector_paused() -> Iterator[None]:
 
     After, the young objects (those made inside among them) join the oldest generation at once (``gc.freeze`` then
     ``gc.unfreeze``: no pass), where the passes would have moved them after walking them twice; the first young pass
-    would otherwise walk all of them. Cycles among them are collected by the next full pass, as for any old object.
+    would otherwise walk all of them. Garbage cycles among them (made inside, or before and not yet collected) wait
+    for the next full pass, as any old object's do.
     Where something else keeps objects frozen (a server that forks workers), they are left frozen and the objects made
     here stay young."""
     enabled = gc.isenabled()

@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import threading
+from importlib import import_module
 from types import ModuleType
+from typing import Any
 
 
-def lazy_module(name: str) -> ModuleType:
-    """The module ``name``, run at the first access to one of its attributes (``importlib.util.LazyLoader``).
+class LazyModule:
+    """Stands for the module ``name`` and imports it at the first access to one of its attributes (in whichever
+    thread comes first; the others wait for the import to finish: ``importlib.util.LazyLoader`` lets them see a
+    half-run module on Python 3.11). Each attribute is kept here once read, so later reads cost a plain lookup."""
+
+    def __init__(self, name: str) -> None:
+        self._lazy_name = name
+        self._lazy_lock = threading.Lock()
+        self._lazy_module: ModuleType | None = None
+
+    def __getattr__(self, attribute: str) -> Any:  # only for attributes not kept yet
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)  # pickle, copy and introspection probe these on any object
+        module = self._lazy_module
+        if module is None:
+            with self._lazy_lock:
+                if self._lazy_module is None:
+                    self._lazy_module = import_module(self._lazy_name)
+                module = self._lazy_module
+        value = getattr(module, attribute)
+        setattr(self, attribute, value)
+        return value
+
+    def __repr__(self) -> str:
+        return f"<module {self._lazy_name!r}, {'imported' if self._lazy_module is not None else 'imported at first use'}>"
+
+
+def lazy_module(name: str) -> Any:
+    """The module ``name``, imported at its first use (``LazyModule``).
 
     numpy starts a thread pool (OpenBLAS) when imported: a process that has imported it runs more than one thread, so
     its scoring workers cannot be forked (``harness.scoring.workers.start_method``), and workers that never compute a
-    metric would pay its import. The scoring modules name it through this; any other import of numpy gets the same
-    module."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
+    metric would pay its import. The scoring modules name it through this."""
+    return LazyModule(name)

@@ -697,8 +697,8 @@ class RunStore:
     @contextmanager
     def mirror_responses(self) -> Iterator["ResponseMirror"]:
         """Replace the responses file with the rows written to the yielded mirror (outputs made elsewhere, not resumed):
-        atomically, as the block ends without an error; the mirror's ``index`` is where each row went, so the file need
-        not be read again to find them."""
+        atomically, as the block ends without an error; the mirror's ``index`` is where each row given as columns went,
+        so the file need not be read again to find them."""
         with _atomic_file_at(self.responses_path) as (handle, path):
             yield ResponseMirror(handle, path)
 

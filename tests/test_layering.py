@@ -21,9 +21,9 @@ FORBIDDEN = {
     "harness/registry.py": ("harness.config", "harness.data", "harness.runners", "harness.scoring", "harness.pipeline"),
     "harness/stats.py": ("harness.",),
     "harness/jsonl.py": ("harness.",),  # below the store, the data and every stage
-    "harness/template_reads.py": ("harness.",),
+    "harness/template_reads.py": ("harness.",),  # a Jinja parse-tree analysis: knows no task, sample or stage
     "harness/gc_pacing.py": ("harness.",),
-    "harness/lazy_imports.py": ("harness.",),  # below everything, stats included (BASE)  # a Jinja parse-tree analysis: knows no task, sample or stage
+    "harness/lazy_imports.py": ("harness.",),  # below everything, stats included (BASE)
     # the runner table sits below config (a ModelConfig checks its runner there); runner classes load lazily by name
     "harness/runner_registry.py": ("harness.config", "harness.data", "harness.runners", "harness.scoring",
                                    "harness.pipeline"),

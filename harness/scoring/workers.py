@@ -197,6 +197,12 @@ _job: dict[str, Any] = {}
 
 
 def _start_worker(task: Task, variant: Variant | None, modules: tuple[str, ...]) -> None:
+    # a forked copy keeps its parent's handlers (an event loop's SIGTERM handler would keep it from being terminated,
+    # and write its signals to the parent loop's wake-up socket): a worker runs none of them
+    signal.set_wakeup_fd(-1)
+    for number in signal.valid_signals():
+        if callable(signal.getsignal(number)):
+            signal.signal(number, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the pool
     gc.set_threshold(BULK_THRESHOLD, *gc.get_threshold()[1:])  # a worker only ever scores chunks (gc_pacing)
     _job.update(task=task, variant=variant, modules=modules)
