@@ -36,9 +36,11 @@ class LazyModule:
 
 
 def lazy_module(name: str) -> Any:
-    """The module ``name``, imported at its first use (``LazyModule``).
-
-    numpy starts a thread pool (OpenBLAS) when imported: a process that has imported it runs more than one thread, so
-    its scoring workers cannot be forked (``harness.scoring.workers.start_method``), and workers that never compute a
-    metric would pay its import. The scoring modules name it through this."""
+    """The module ``name``, imported at its first use (``LazyModule``)."""
     return LazyModule(name)
+
+
+numpy: Any = lazy_module("numpy")
+"""numpy for the scoring modules, one stand-in shared by all: numpy starts a thread pool (OpenBLAS) when imported, so
+a process that has imported it runs more than one thread and its scoring workers cannot be forked
+(``harness.scoring.workers.start_method``), and workers that never compute a metric would pay its import."""

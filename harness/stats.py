@@ -10,13 +10,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from harness.lazy_imports import lazy_module
-
 if TYPE_CHECKING:
     import numpy as np
 else:
-    np = lazy_module("numpy")  # not at import: see harness.lazy_imports
-
+    from harness.lazy_imports import numpy as np  # imported at first use: see harness.lazy_imports
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,11 +39,15 @@ def test_numpy_comes_at_first_use_whole_to_every_thread() -> None:
     assert done.stdout.split() == ["ok"]
 
 
-def test_a_lazy_module_is_no_module_for_pickle_or_copy() -> None:
+def test_probing_a_lazy_module_for_special_names_does_not_import_it() -> None:
+    """copy, pickle and introspection ask any object for ``__copy__``, ``__reduce_ex__`` and the like: that alone must
+    not import numpy (a forked worker's parent would then run its thread pool)."""
     import copy
 
     from harness.lazy_imports import lazy_module
 
     lazy = lazy_module("json")
-    assert copy.copy(lazy) is not None and "json" in repr(lazy)
-    assert lazy.dumps([1]) == "[1]"
+    assert not hasattr(lazy, "__copy__") and not hasattr(lazy, "__wrapped__")
+    copy.copy(lazy)
+    assert "imported at first use" in repr(lazy)
+    assert lazy.dumps([1]) == "[1]" and "imported" in repr(lazy) and "first use" not in repr(lazy)

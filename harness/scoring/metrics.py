@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from harness.lazy_imports import lazy_module
 from harness.registry import Registry
 from harness.scoring.table import ScoreTable
 from harness.scoring.units import SAMPLE, UnitOutcomes, declare_units, sample_outcomes
@@ -17,7 +16,7 @@ from harness.stats import Estimate, bootstrap_interval, cluster_bootstrap_interv
 if TYPE_CHECKING:
     import numpy as np
 else:
-    np = lazy_module("numpy")  # not at import: see harness.lazy_imports
+    from harness.lazy_imports import numpy as np  # imported at first use: see harness.lazy_imports
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,10 @@ from __future__ import annotations
 from array import array
 from typing import TYPE_CHECKING, Any
 
-from harness.lazy_imports import lazy_module
-
 if TYPE_CHECKING:
     import numpy as np
 else:
-    np = lazy_module("numpy")  # not at import: see harness.lazy_imports
-
+    from harness.lazy_imports import numpy as np  # imported at first use: see harness.lazy_imports
 
 
 def _sum_in_order(values: array) -> float:

@@ -10,13 +10,12 @@ from itertools import repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from harness.lazy_imports import lazy_module
 from harness.scoring.parsers import MALFORMED_STATUSES, OK
 
 if TYPE_CHECKING:
     import numpy as np
 else:
-    np = lazy_module("numpy")  # not at import: see harness.lazy_imports
+    from harness.lazy_imports import numpy as np  # imported at first use: see harness.lazy_imports
 
 
 class ScoreTable:

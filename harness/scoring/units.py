@@ -14,13 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from harness.lazy_imports import lazy_module
-
 if TYPE_CHECKING:
     import numpy as np
     from harness.scoring.table import ScoreTable
 else:
-    np = lazy_module("numpy")  # not at import: see harness.lazy_imports
+    from harness.lazy_imports import numpy as np  # imported at first use: see harness.lazy_imports
 
 SAMPLE = "sample"
 """The unit of a metric over the samples themselves (one query each, or one item when there are no queries)."""
